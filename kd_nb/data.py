@@ -228,7 +228,7 @@ class TensorLoader:
             yield self.normalize(xb), self.y[idx], idx
     def __iter__(self):
         for xb, yb, _ in self.indexed(): yield xb, yb
-    def ordered(self, batch_size:int=1024):
+    def ordered(self, batch_size:int=256):
         "Yield normalised batches in dataset order, never augmented: for one pass of inference over the whole set."
         for i in range(0, self.n, batch_size): yield self.normalize(self.x[i:i+batch_size]), self.y[i:i+batch_size]
 

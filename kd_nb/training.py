@@ -23,7 +23,7 @@ __all__ = ['get_logits', 'evaluate', 'per_class_accuracy', 'save_checkpoint', 'l
 def get_logits(model:nn.Module, # the model to run
                loader, # a `TensorLoader` (read in dataset order) or any iterable of `(x, y)`
                device=None, # default: where the model's parameters are
-               batch_size:int=1024, # batch size for a `TensorLoader`: inference takes large batches
+               batch_size:int=256, # batch size for a `TensorLoader` (on a CPU, larger batches are slower per image)
                quiet:bool=True, # show a progress bar unless True
                parent=None, # a fastprogress `master_bar` to show the bar under
               ) -> tuple:
@@ -165,7 +165,7 @@ def train(model:nn.Module, # the model to train
 def teacher_logits(teacher:nn.Module, # the trained teacher
                    loader:TensorLoader, # the training data
                    device=None) -> torch.Tensor:
-    "The teacher's logits for every training image, in dataset order: one eval-mode pass with large batches."
+    "The teacher's logits for every training image, in dataset order: one eval-mode pass without gradients."
     return get_logits(teacher, loader, device)[0].detach()
 
 # %% ../nbs/04_training.ipynb #f29c55f0
