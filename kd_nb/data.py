@@ -77,7 +77,7 @@ def read_npz(path:str|Path, # an npz with uint8 `x_train`, `x_test` (N×H×W×C)
         d[f'y_{s}'] = y.astype(np.int64)
     return d
 
-# %% ../nbs/01_data.ipynb #063f1f1e
+# %% ../nbs/01_data.ipynb #66dc0df4
 def read_idx(path:str|Path) -> np.ndarray:
     "Read a (gzipped) IDX file, the format of MNIST and Fashion-MNIST."
     raw = Path(path).read_bytes()
@@ -88,7 +88,7 @@ def read_idx(path:str|Path) -> np.ndarray:
     if data.size != int(np.prod(dims)): raise ValueError(f"{path} is truncated: {data.size} bytes for shape {dims}")
     return data.reshape(dims)
 
-# %% ../nbs/01_data.ipynb #66dc0df4
+# %% ../nbs/01_data.ipynb #ef6f255b
 def _from_torchvision(info:DatasetInfo, root:Path, download:bool) -> dict:
     import torchvision.datasets as tvd
     cls = {'cifar10': tvd.CIFAR10, 'fashion_mnist': tvd.FashionMNIST}[info.name]
@@ -110,7 +110,7 @@ def _from_debian(info:DatasetInfo) -> dict|None:
     return dict(x_train=rd('train-images-idx3-ubyte')[..., None], y_train=rd('train-labels-idx1-ubyte').astype(np.int64),
                 x_test=rd('t10k-images-idx3-ubyte')[..., None], y_test=rd('t10k-labels-idx1-ubyte').astype(np.int64))
 
-# %% ../nbs/01_data.ipynb #39e14582
+# %% ../nbs/01_data.ipynb #063873a4
 @dataclass
 class ImageArrays:
     "A dataset as uint8 arrays (N×H×W×C) and int64 labels, with its classes and normalisation."
@@ -132,7 +132,7 @@ def _subset(n_total, n, seed=0):
     if n <= 0: raise ValueError(f"a subset needs a positive size, got {n}")
     return np.sort(np.random.default_rng(seed).permutation(n_total)[:n])
 
-# %% ../nbs/01_data.ipynb #063873a4
+# %% ../nbs/01_data.ipynb #c7f08526
 def load_arrays(name:str='cifar10', # 'cifar10' or 'fashion_mnist'
                 data_dir:str|Path|None=None, # where `<name>.npz` is or will be written; see `get_data_dir`
                 subset:int|None=None, # keep this many training images (a fixed random sample)
@@ -154,7 +154,7 @@ def load_arrays(name:str='cifar10', # 'cifar10' or 'fashion_mnist'
     tr, te = _subset(len(d['y_train']), subset), _subset(len(d['y_test']), test_subset)
     return ImageArrays(d['x_train'][tr], d['y_train'][tr], d['x_test'][te], d['y_test'][te], info, src)
 
-# %% ../nbs/01_data.ipynb #75db8091
+# %% ../nbs/01_data.ipynb #3c5a777c
 def synthetic_arrays(name:str='cifar10', n_train:int=512, n_test:int=128, seed:int=0) -> ImageArrays:
     "Random images of the dataset's shape, with labels that depend on the images (so a model can learn them)."
     info, rng = dataset_info(name), np.random.default_rng(seed)
@@ -174,7 +174,7 @@ def load_or_synthetic(name:str='cifar10', subset:int=2000, test_subset:int=500, 
     print(f"no local copy of {name} in {root}: using synthetic images")
     return synthetic_arrays(name, subset, test_subset)
 
-# %% ../nbs/01_data.ipynb #522b1ce2
+# %% ../nbs/01_data.ipynb #0abce91a
 def _augment(x:torch.Tensor, gen:torch.Generator, pad:int=4) -> torch.Tensor:
     "Random horizontal flip and random crop (zero padding `pad`) of a uint8 batch N×C×H×W."
     n, c, h, w = x.shape
@@ -186,7 +186,7 @@ def _augment(x:torch.Tensor, gen:torch.Generator, pad:int=4) -> torch.Tensor:
     cols = (dx[:, None] + torch.arange(w, device=x.device))[:, None, :]
     return xp[torch.arange(n, device=x.device)[:, None, None], :, rows, cols].permute(0, 3, 1, 2)
 
-# %% ../nbs/01_data.ipynb #0abce91a
+# %% ../nbs/01_data.ipynb #884e0dc6
 class TensorLoader:
     "Normalised batches `(x, y)` cut from uint8 images held as one tensor."
     def __init__(self, x, # uint8 images, N×H×W×C (numpy or tensor)
@@ -232,7 +232,7 @@ class TensorLoader:
         "Yield normalised batches in dataset order, never augmented: for one pass of inference over the whole set."
         for i in range(0, self.n, batch_size): yield self.normalize(self.x[i:i+batch_size]), self.y[i:i+batch_size]
 
-# %% ../nbs/01_data.ipynb #fb7a8045
+# %% ../nbs/01_data.ipynb #736a30dd
 def fits_on(device, # the training device
             nbytes:int, # the size of the data
            ) -> bool:
@@ -242,7 +242,7 @@ def fits_on(device, # the training device
     free, _ = torch.cuda.mem_get_info(device)
     return 2 * nbytes < free
 
-# %% ../nbs/01_data.ipynb #1658f0ba
+# %% ../nbs/01_data.ipynb #c09edb56
 def get_loaders(data:ImageArrays, # the dataset, from `load_arrays`
                 batch_size:int=64, # the seed's batch size
                 mean:tuple|None=None, std:tuple|None=None, # default: the dataset's (the seed's for CIFAR-10)
@@ -257,7 +257,7 @@ def get_loaders(data:ImageArrays, # the dataset, from `load_arrays`
     return (TensorLoader(data.x_train, data.y_train, shuffle=True, seed=seed, augment=augment, **kw),
             TensorLoader(data.x_test, data.y_test, shuffle=False, **kw))
 
-# %% ../nbs/01_data.ipynb #d5df4bf2
+# %% ../nbs/01_data.ipynb #11cb8277
 class ArrayImageDataset(torch.utils.data.Dataset):
     "Images as PIL through a torchvision `transform`, one at a time, as `torchvision.datasets.CIFAR10` gives them."
     def __init__(self, x, y, transform=None): self.x, self.y, self.transform = x, y, transform
@@ -272,7 +272,7 @@ def seed_transform(mean:tuple=SEED_MEAN, std:tuple=SEED_STD):
     import torchvision.transforms as T
     return T.Compose([T.ToTensor(), T.Normalize(mean=mean, std=std)])
 
-# %% ../nbs/01_data.ipynb #dbeec4ee
+# %% ../nbs/01_data.ipynb #b64e4648
 def show_images(x, # uint8 images N×H×W×C
                 y=None, # labels, shown as class names
                 classes:tuple|None=None, ncols:int=8, n:int=32,

@@ -68,7 +68,7 @@ def count_params(model:nn.Module, # any PyTorch module
     "The number of parameters of `model`."
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
-# %% ../nbs/02_models.ipynb #96a773a6
+# %% ../nbs/02_models.ipynb #9a05e819
 def models_for(info, # a `kd_nb.data.DatasetInfo`
               ) -> tuple:
     "The keyword arguments that build teacher and student for a dataset's classes and image shape."

@@ -59,7 +59,7 @@ def per_class_accuracy(model:nn.Module, loader, num_classes:int|None=None) -> li
     hit = torch.zeros(k, device=y.device).index_add_(0, y, (logits.argmax(1) == y).float())
     return (100 * hit / torch.bincount(y, minlength=k).clamp(min=1)).tolist()
 
-# %% ../nbs/04_training.ipynb #4ca761bd
+# %% ../nbs/04_training.ipynb #3e1ba810
 def save_checkpoint(path:str|Path, # where to write; the folder is created
                     model:nn.Module, opt:torch.optim.Optimizer, epoch:int, # epochs completed
                     history:list, config:dict, loader=None):
@@ -91,7 +91,7 @@ def load_checkpoint(path:str|Path, # a checkpoint written by `save_checkpoint`
             raise ValueError(f"checkpoint {path} was made by a different run ({lines}); use another path or delete it")
     return state
 
-# %% ../nbs/04_training.ipynb #a33ea6c5
+# %% ../nbs/04_training.ipynb #436caaa2
 class NonFiniteLossError(FloatingPointError):
     "Raised when the training loss becomes NaN or infinite."
 
@@ -147,7 +147,7 @@ def fit(model:nn.Module, # the model to train
         if checkpoint is not None: save_checkpoint(checkpoint, model, opt, epoch + 1, history, config, loader)
     return history
 
-# %% ../nbs/04_training.ipynb #5ffcf486
+# %% ../nbs/04_training.ipynb #8530d6a2
 def _ce(model, x, y, idx):
     logits = model(x)
     return F.cross_entropy(logits, y), logits
@@ -161,14 +161,14 @@ def train(model:nn.Module, # the model to train
     "Train `model` with cross-entropy and Adam; returns the per-epoch history."
     return fit(model, loader, _ce, epochs, lr, device, **kwargs)
 
-# %% ../nbs/04_training.ipynb #5b02fde5
+# %% ../nbs/04_training.ipynb #b56adadd
 def teacher_logits(teacher:nn.Module, # the trained teacher
                    loader:TensorLoader, # the training data
                    device=None) -> torch.Tensor:
     "The teacher's logits for every training image, in dataset order: one eval-mode pass without gradients."
     return get_logits(teacher, loader, device)[0].detach()
 
-# %% ../nbs/04_training.ipynb #f29c55f0
+# %% ../nbs/04_training.ipynb #15960494
 def _check_pair(teacher, student, loader, device):
     xb = next(iter(loader.ordered(2) if isinstance(loader, TensorLoader) else loader))[0][:2].to(device)
     with torch.no_grad():
