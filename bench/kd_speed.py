@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np
 import torch
 import seed_pipeline as seed
-from kd_nb.core import get_device, seed_everything
+from kd_nb.core import get_device, seed_everything, hardware_info
 from kd_nb.data import load_arrays, get_loaders, get_data_dir
 from kd_nb.models import StudentModel, models_for
 from kd_nb.training import train, train_kd, evaluate
@@ -65,19 +65,12 @@ def data_dir_from(arg):
     return SHARED_DATA if SHARED_DATA.exists() else get_data_dir(None)
 
 def hardware() -> dict:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path('/proc/cpuinfo').read_text().splitlines():
-            if line.startswith('model name'): cpu = line.split(':', 1)[1].strip(); break
-    except OSError: pass
-    try: usable = len(os.sched_getaffinity(0))
-    except AttributeError: usable = os.cpu_count()
-    hw = dict(cpu=cpu, cores=os.cpu_count(), cores_usable=usable, torch=torch.__version__,
-              threads=torch.get_num_threads(), interop_threads=torch.get_num_interop_threads(),
-              python=platform.python_version())
+    hw = hardware_info()
+    try: hw['cores_usable'] = len(os.sched_getaffinity(0))
+    except AttributeError: hw['cores_usable'] = os.cpu_count()
+    hw['interop_threads'] = torch.get_num_interop_threads()
     try: hw['loadavg_start'] = [round(x, 2) for x in os.getloadavg()]
     except OSError: pass
-    if torch.cuda.is_available(): hw['gpu'] = torch.cuda.get_device_name()
     return hw
 
 def cached_teacher_epochs(data, cfg, cache) -> list:

@@ -4,12 +4,13 @@
 
 # %% ../nbs/00_core.ipynb #3bca72a7
 from __future__ import annotations
-import os, random
+import os, platform, random
+from pathlib import Path
 import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['get_device', 'seed_everything', 'in_test']
+__all__ = ['get_device', 'seed_everything', 'hardware_info', 'in_test']
 
 # %% ../nbs/00_core.ipynb #4f2d1e0c
 def get_device(device:str|torch.device|None=None, # a device name such as 'cpu' or 'cuda:0'; `None` picks the accelerator if there is one
@@ -34,6 +35,19 @@ def seed_everything(seed:int=42, # the seed for Python, NumPy and PyTorch
     return seed
 
 # %% ../nbs/00_core.ipynb #70d91bc5
+def hardware_info() -> dict:
+    "The CPU model, core count, GPU (if any), PyTorch version and threads: what a timing or accuracy was measured on."
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path('/proc/cpuinfo').read_text().splitlines():
+            if line.startswith('model name'): cpu = line.split(':', 1)[1].strip(); break
+    except OSError: pass
+    hw = dict(cpu=cpu, cores=os.cpu_count(), torch=torch.__version__, threads=torch.get_num_threads(),
+              python=platform.python_version())
+    if torch.cuda.is_available(): hw['gpu'] = torch.cuda.get_device_name()
+    return hw
+
+# %% ../nbs/00_core.ipynb #b2797955
 def in_test() -> bool:
     "True when running under `nbdev_test`, which sets `IN_TEST`."
     return bool(os.environ.get('IN_TEST'))

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, asdict
 from pathlib import Path
 import numpy as np
 import torch
-from .core import get_device, seed_everything, in_test
+from .core import get_device, seed_everything, in_test, hardware_info
 from .data import ImageArrays, load_arrays, get_loaders, dataset_info
 from .models import TeacherModel, StudentModel, count_params, models_for
 from .training import train, train_kd, evaluate, per_class_accuracy, get_logits
@@ -233,7 +233,7 @@ FIGURES = dict(curves=plot_curves, acc_vs_params=plot_acc_vs_params)
 def save_outputs(comp:Comparison, out:str|Path):
     "Write results.json, the figures as PNG, and the students' weights to `out`."
     import matplotlib; import matplotlib.pyplot as plt
-    out = Path(out); res = comp.results
+    out = _check_writable(out); res = comp.results
     (out/'results.json').write_text(json.dumps(res, indent=1))
     figs = dict(curves=plot_curves(res), acc_vs_params=plot_acc_vs_params(res), per_class=plot_per_class(res, comp.data.classes),
                 predictions=plot_predictions(comp), teacher_temperatures=plot_teacher_temperatures(comp))
