@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_training.ipynb #f8be7617
 from __future__ import annotations
-import json, math, os, time
+import json, math, os, re, time
 from pathlib import Path
 import torch
 import torch.nn as nn
@@ -72,6 +72,8 @@ def save_checkpoint(path:str|Path, # where to write; the folder is created
     tmp = path.with_name(path.name + '.tmp')
     torch.save(state, tmp); os.replace(tmp, path)
 
+def _plain(e): return re.sub(r'\x1b\[[0-9;]*m', '', str(e)).splitlines()[0][:200]  # first line, no terminal colours
+
 def load_checkpoint(path:str|Path, # a checkpoint written by `save_checkpoint`
                     config:dict|None=None, # if given, must equal the checkpoint's (except 'epochs')
                    ) -> dict:
@@ -80,7 +82,7 @@ def load_checkpoint(path:str|Path, # a checkpoint written by `save_checkpoint`
     try: state = torch.load(path, map_location='cpu', weights_only=True)
     except Exception as e:
         raise ValueError(f"cannot read checkpoint {path}: it is corrupt, truncated or not a kd_nb checkpoint "
-                         f"({type(e).__name__}: {str(e).splitlines()[0][:200]}); delete it to start afresh") from None
+                         f"({type(e).__name__}: {_plain(e)}); delete it to start afresh") from None
     if not isinstance(state, dict) or 'meta' not in state: raise ValueError(f"{path} is not a kd_nb checkpoint")
     state.update(json.loads(state.pop('meta')))
     if config is not None:
