@@ -14,7 +14,7 @@ part of the comparison. Then, in this one process:
 It prints one Markdown table and, last, the line `kd_speedup=<x> kd_overhead=<y>`:
 x = the seed's whole KD phase / kd_nb's whole KD phase (its one-time teacher pass included),
 y = kd_nb's KD epoch / kd_nb's CE epoch (what distilling costs over plain training, once the teacher's outputs are cached).
-A quick run, `--subset 5000 --epochs 10`, takes a few minutes on a 2-core CPU (plus the teacher's training if none is cached).
+A quick run: `--subset 5000 --epochs 10` (plus the teacher's training if none is cached).
 """
 from __future__ import annotations
 import argparse, json, os, platform, sys, time
