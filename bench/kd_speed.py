@@ -11,6 +11,14 @@ part of the comparison. Then, in this one process:
 * kd_nb: uint8 images in one tensor, normalised a batch at a time (`TensorLoader`), the teacher's outputs computed
   once (`teacher_logits`) and looked up by index in every KD epoch (`train_kd`).
 
+The seed's two students run first, then kd_nb's teacher pass, then kd_nb's two students back to back: kd_overhead
+divides two epoch times, so they are measured minutes apart, not half an hour apart. On shared CPUs the speed of the
+machine drifts over a run this long (in the first full run the seed's KD epochs went from 115 s to 136 s), and the
+first version of this script, which ran kd_nb's CE student before the seed's KD phase and its KD student after it,
+reported an overhead of 1.48; alternating single CE and KD epochs in one process gave 0.90-1.04.
+Each student has a loader of its own with the same seed, so both see the same batches in the same order, as the
+seed's two students do.
+
 It prints one Markdown table and, last, the line `kd_speedup=<x> kd_overhead=<y>`:
 x = the seed's whole KD phase / kd_nb's whole KD phase (its one-time teacher pass included),
 y = kd_nb's KD epoch / kd_nb's CE epoch (what distilling costs over plain training, once the teacher's outputs are cached).
@@ -27,7 +35,7 @@ import seed_pipeline as seed
 from kd_nb.core import get_device, seed_everything, hardware_info
 from kd_nb.data import load_arrays, get_loaders, get_data_dir
 from kd_nb.models import StudentModel, models_for
-from kd_nb.training import train, train_kd, evaluate
+from kd_nb.training import train, train_kd, evaluate, teacher_logits
 from kd_nb.experiment import Config, get_teacher, teacher_key, default_cache_dir
 
 SHARED_DATA = Path(__file__).resolve().parents[2]/'shared'/'data'/'cifar10'  # the CI layout: ../shared beside the checkout
@@ -161,6 +169,7 @@ def main(argv=None):
     # the two pipelines' loaders
     seed_train_dl, seed_test_dl = seed.seed_loaders(data.x_train, data.y_train, data.x_test, data.y_test, batch_size=bs)
     kd_train_dl, kd_test_dl = get_loaders(data, bs, device=device, seed=42)
+    kd_train_dl2 = get_loaders(data, bs, device=device, seed=42)[0]   # the KD student's: the same batches as the CE student's
     tinfo['acc'] = evaluate(teacher, kd_test_dl)['acc'] if args.teacher_accuracy else None
     if args.teacher_accuracy: print(f"teacher: {tinfo['acc']:.2f}% test accuracy", flush=True)
     warm_up(device)
@@ -182,11 +191,6 @@ def main(argv=None):
     seed_everything(42); t0 = time.perf_counter()
     s_ce_hist = seed.train(s_ce, seed_train_dl, epochs, lr, device, verbose=verbose); s_ce_wall = time.perf_counter() - t0
     t0 = time.perf_counter(); s_ce_acc = seed.test(s_ce, seed_test_dl, device, verbose=verbose); s_test_sec = time.perf_counter() - t0
-    print("kd_nb: CE student ...", flush=True)
-    seed_everything(42); t0 = time.perf_counter()
-    k_ce_hist = train(k_ce, kd_train_dl, epochs, lr, device, quiet=not verbose, desc='student'); k_ce_wall = time.perf_counter() - t0
-    t0 = time.perf_counter(); k_ce_acc = evaluate(k_ce, kd_test_dl)['acc']; k_test_sec = time.perf_counter() - t0
-
     print("seed: KD student ...", flush=True)
     seed_everything(42); t0 = time.perf_counter()
     s_kd_hist = seed.train_knowledge_distillation(seed_teacher, s_kd, seed_train_dl, epochs=epochs, learning_rate=lr,
@@ -194,14 +198,20 @@ def main(argv=None):
                                                   device=device, verbose=verbose)
     s_kd_wall = time.perf_counter() - t0
     s_kd_acc = seed.test(s_kd, seed_test_dl, device, verbose=verbose)
+    print("kd_nb: teacher-output pass ...", flush=True)
+    t0 = time.perf_counter(); k_outputs = teacher_logits(teacher, kd_train_dl2, device); k_pass = time.perf_counter() - t0
+    print("kd_nb: CE student ...", flush=True)
+    seed_everything(42); t0 = time.perf_counter()
+    k_ce_hist = train(k_ce, kd_train_dl, epochs, lr, device, quiet=not verbose, desc='student'); k_ce_wall = time.perf_counter() - t0
+    t0 = time.perf_counter(); k_ce_acc = evaluate(k_ce, kd_test_dl)['acc']; k_test_sec = time.perf_counter() - t0
     print("kd_nb: KD student ...", flush=True)
     seed_everything(42); t0 = time.perf_counter()
-    k_kd_hist = train_kd(teacher, k_kd, kd_train_dl, epochs, lr, device, T, w_soft, w_ce, quiet=not verbose, desc='kd')
-    k_kd_wall = time.perf_counter() - t0
+    k_kd_hist = train_kd(teacher, k_kd, kd_train_dl2, epochs, lr, device, T, w_soft, w_ce, quiet=not verbose, desc='kd',
+                         teacher_outputs=k_outputs)
+    k_kd_wall = time.perf_counter() - t0 + k_pass
     k_kd_acc = evaluate(k_kd, kd_test_dl)['acc']
     if not k_kd_hist[0].get('teacher_cached'): print("warning: train_kd did not cache the teacher's outputs")
 
-    k_pass = k_kd_hist[0]['teacher_pass_seconds']  # train_kd times its one teacher_logits pass
     s_kd_ep = [h['seconds'] for h in s_kd_hist]; k_kd_ep = [h['seconds'] for h in k_kd_hist]
     res = dict(
         settings=settings, hardware=hw, teacher=tinfo, students_same_init=same_init,

@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_training.ipynb #f8be7617
 from __future__ import annotations
-import json, math, os, re, time
+import copy, json, math, os, re, time
 from pathlib import Path
 import torch
 import torch.nn as nn
@@ -19,11 +19,17 @@ __all__ = ['get_logits', 'evaluate', 'per_class_accuracy', 'save_checkpoint', 'l
            'train', 'teacher_logits', 'train_kd']
 
 # %% ../nbs/04_training.ipynb #9973de15
+def _for_inference(model, device):
+    "On a CPU, an eval-mode channels-last copy of `model` (faster there); elsewhere, or if it cannot be copied, `model`."
+    if device.type != 'cpu': return model
+    try: return copy.deepcopy(model).eval().to(memory_format=torch.channels_last)
+    except Exception: return model
+
 @torch.no_grad()
 def get_logits(model:nn.Module, # the model to run
                loader, # a `TensorLoader` (read in dataset order) or any iterable of `(x, y)`
                device=None, # default: where the model's parameters are
-               batch_size:int=256, # batch size for a `TensorLoader` (on a CPU, larger batches are slower per image)
+               batch_size:int=64, # batch size for a `TensorLoader` (on a CPU, larger batches are slower per image)
                quiet:bool=True, # show a progress bar unless True
                parent=None, # a fastprogress `master_bar` to show the bar under
               ) -> tuple:
@@ -31,12 +37,16 @@ def get_logits(model:nn.Module, # the model to run
     device = torch.device(device) if device else next(model.parameters()).device
     was_training = model.training; model.eval()
     try:
+        m = _for_inference(model, device)
+        cl = m is not model
         tl = isinstance(loader, TensorLoader)
         batches = loader.ordered(batch_size) if tl else loader
         if not quiet: batches = progress_bar(batches, total=-(-loader.n // batch_size) if tl else len(loader), parent=parent, leave=False)
         outs, ys = [], []
         for xb, yb in batches:
-            outs.append(model(xb.to(device))); ys.append(yb.to(device))
+            xb = xb.to(device)
+            if cl and xb.ndim == 4: xb = xb.contiguous(memory_format=torch.channels_last)
+            outs.append(m(xb)); ys.append(yb.to(device))
     finally: model.train(was_training)
     return torch.cat(outs), torch.cat(ys)
 
@@ -178,6 +188,16 @@ def _check_pair(teacher, student, loader, device):
         try: t, s = teacher(xb).shape[1], student(xb).shape[1]
         finally: teacher.train(was[0]); student.train(was[1])
     if t != s: raise ValueError(f"teacher gives {t} classes but student gives {s}: both need the dataset's class count")
+    return t
+
+def _check_outputs(outputs, loader, k):
+    if not isinstance(loader, TensorLoader) or loader.augment:
+        raise ValueError("teacher_outputs need a TensorLoader without augmentation: with augmentation the teacher must see each "
+                         "epoch's new images, so leave teacher_outputs=None and it runs live")
+    if not isinstance(outputs, torch.Tensor) or tuple(outputs.shape) != (loader.n, k):
+        got = tuple(outputs.shape) if isinstance(outputs, torch.Tensor) else type(outputs).__name__
+        raise ValueError(f"teacher_outputs must be the teacher's logits for this loader's {loader.n} images × {k} classes "
+                         f"(from teacher_logits(teacher, loader)), got {got}")
 
 def train_kd(teacher:nn.Module, # the trained teacher; frozen, in eval mode
              student:nn.Module, # the student to train
@@ -185,18 +205,20 @@ def train_kd(teacher:nn.Module, # the trained teacher; frozen, in eval mode
              epochs:int=10, lr:float=1e-3, device=None,
              temperature:float=2.0, soft_target_loss_weight:float=0.25, ce_loss_weight:float=0.75, # see `distillation_loss`
              cache_teacher:bool=True, # compute the teacher's logits once when the inputs are deterministic
+             teacher_outputs:torch.Tensor|None=None, # `teacher_logits(teacher, loader)` computed before: reuse it for several students
              **kwargs, # passed to `fit`: `valid_loader`, `quiet`, `checkpoint`, `resume`, `config`, `desc`
             ) -> list:
     "Train `student` on the distillation loss against a frozen `teacher`; returns the per-epoch history."
     device = get_device(device); teacher.to(device).eval(); student.to(device)
     distillation_loss(torch.zeros(1, 2), torch.zeros(1, 2), torch.zeros(1, dtype=torch.long),
                       temperature, soft_target_loss_weight, ce_loss_weight)  # check the arguments before any work
-    _check_pair(teacher, student, loader, device)
+    k = _check_pair(teacher, student, loader, device)
+    if teacher_outputs is not None: _check_outputs(teacher_outputs, loader, k)
     kw = dict(temperature=temperature, soft_target_loss_weight=soft_target_loss_weight, ce_loss_weight=ce_loss_weight)
-    cached = cache_teacher and isinstance(loader, TensorLoader) and not loader.augment
+    cached = teacher_outputs is not None or (cache_teacher and isinstance(loader, TensorLoader) and not loader.augment)
     t0 = time.perf_counter()
     if cached:
-        tl = teacher_logits(teacher, loader, device)
+        tl = teacher_logits(teacher, loader, device) if teacher_outputs is None else teacher_outputs.detach().to(device)
         def loss_fn(model, x, y, idx):
             logits = model(x); return distillation_loss(logits, tl[idx], y, **kw), logits
     else:
