@@ -210,7 +210,6 @@ def main(argv=None):
                          teacher_outputs=k_outputs)
     k_kd_wall = time.perf_counter() - t0 + k_pass
     k_kd_acc = evaluate(k_kd, kd_test_dl)['acc']
-    if not k_kd_hist[0].get('teacher_cached'): print("warning: train_kd did not cache the teacher's outputs")
 
     s_kd_ep = [h['seconds'] for h in s_kd_hist]; k_kd_ep = [h['seconds'] for h in k_kd_hist]
     res = dict(

@@ -190,8 +190,10 @@ def _check_pair(teacher, student, loader, device):
     if t != s: raise ValueError(f"teacher gives {t} classes but student gives {s}: both need the dataset's class count")
     return t
 
+def _fixed_inputs(loader): return isinstance(loader, TensorLoader) and not loader.augment  # the same images every epoch
+
 def _check_outputs(outputs, loader, k):
-    if not isinstance(loader, TensorLoader) or loader.augment:
+    if not _fixed_inputs(loader):
         raise ValueError("teacher_outputs need a TensorLoader without augmentation: with augmentation the teacher must see each "
                          "epoch's new images, so leave teacher_outputs=None and it runs live")
     if not isinstance(outputs, torch.Tensor) or tuple(outputs.shape) != (loader.n, k):
@@ -215,7 +217,7 @@ def train_kd(teacher:nn.Module, # the trained teacher; frozen, in eval mode
     k = _check_pair(teacher, student, loader, device)
     if teacher_outputs is not None: _check_outputs(teacher_outputs, loader, k)
     kw = dict(temperature=temperature, soft_target_loss_weight=soft_target_loss_weight, ce_loss_weight=ce_loss_weight)
-    cached = teacher_outputs is not None or (cache_teacher and isinstance(loader, TensorLoader) and not loader.augment)
+    cached = teacher_outputs is not None or (cache_teacher and _fixed_inputs(loader))
     t0 = time.perf_counter()
     if cached:
         tl = teacher_logits(teacher, loader, device) if teacher_outputs is None else teacher_outputs.detach().to(device)
