@@ -173,6 +173,7 @@ def plot_gains(results:dict, # model name -> per-seed accuracies, as for `gain_t
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 1.6 + 0.45 * len(rows)), gridspec_kw=dict(width_ratios=[1.1, 1]))
     y = np.arange(len(rows))[::-1]
     allv = [v for r in rows for v in per_seed(runs[r['key']]).values()]
+    allv += [r['mean'] + sg * r['std'] for r in rows if r['n'] > 1 for sg in (-1, 1)]   # the error bars fit too
     for yi, r in zip(y, rows):
         vals = list(per_seed(runs[r['key']]).values())
         a1.barh(yi, r['mean'], color='tab:orange' if r['gain'] is None else VERDICT_COLORS[r['gain'].verdict], alpha=.6,
