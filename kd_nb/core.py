@@ -4,13 +4,14 @@
 
 # %% ../nbs/00_core.ipynb #3bca72a7
 from __future__ import annotations
-import os, platform, random
+import contextlib, os, platform, random, sys
 from pathlib import Path
 import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['get_device', 'seed_everything', 'hardware_info', 'in_test']
+__all__ = ['PRECISIONS', 'get_device', 'seed_everything', 'hardware_info', 'in_test', 'cpu_has_bf16', 'resolve_precision',
+           'autocast', 'show_bars']
 
 # %% ../nbs/00_core.ipynb #4f2d1e0c
 def get_device(device:str|torch.device|None=None, # a device name such as 'cpu' or 'cuda:0'; `None` picks the accelerator if there is one
@@ -51,3 +52,44 @@ def hardware_info() -> dict:
 def in_test() -> bool:
     "True when running under `nbdev_test`, which sets `IN_TEST`."
     return bool(os.environ.get('IN_TEST'))
+
+# %% ../nbs/00_core.ipynb #2903ab7a
+PRECISIONS = ('auto', 'fp32', 'bf16', 'fp16')
+
+def cpu_has_bf16() -> bool:
+    "Whether this CPU computes bfloat16 natively (AMX-BF16 or AVX512-BF16 in its flags)."
+    try: flags = next((l for l in Path('/proc/cpuinfo').read_text().splitlines() if l.startswith('flags')), '')
+    except OSError: return False
+    return bool({'amx_bf16', 'avx512_bf16'} & set(flags.split()))
+
+# %% ../nbs/00_core.ipynb #4ec16ee9
+def resolve_precision(precision:str='auto', # 'auto', 'fp32', 'bf16' or 'fp16'
+                      device=None, # the device that will compute; default `get_device()`
+                     ) -> str:
+    "The precision that `precision` means on `device`: 'fp32', 'bf16' or 'fp16'; a clear error if the device cannot do it."
+    if precision not in PRECISIONS: raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
+    device = get_device(device)
+    cuda_bf16 = device.type == 'cuda' and torch.cuda.is_bf16_supported()
+    if precision == 'auto': return 'bf16' if cuda_bf16 or (device.type == 'cpu' and cpu_has_bf16()) else 'fp32'
+    if precision == 'fp16' and device.type != 'cuda':
+        raise ValueError(f"precision 'fp16' needs a CUDA GPU (float16 autocast with a gradient scaler); on {device.type} use 'bf16' or 'fp32'")
+    if precision == 'bf16' and device.type not in ('cpu', 'cuda'): raise ValueError(f"precision 'bf16' runs on a CPU or a CUDA GPU, not on {device.type}")
+    if precision == 'bf16' and device.type == 'cuda' and not cuda_bf16: raise ValueError("this GPU has no bfloat16 support: use 'fp16' or 'fp32'")
+    return precision
+
+# %% ../nbs/00_core.ipynb #2edd65ed
+def autocast(precision:str, # a resolved precision: 'fp32', 'bf16' or 'fp16'
+             device, # the device that computes
+            ):
+    "The `torch.autocast` context for `precision` on `device` (a no-op for 'fp32')."
+    if precision == 'fp32': return contextlib.nullcontext()
+    return torch.autocast(torch.device(device).type, dtype=torch.bfloat16 if precision == 'bf16' else torch.float16)
+
+# %% ../nbs/00_core.ipynb #b290c15e
+def show_bars() -> bool:
+    "True in an IPython or Jupyter session (the notebook shows the bars) or when standard output is a terminal."
+    try:
+        from IPython import get_ipython
+        if get_ipython() is not None: return True
+    except ImportError: pass
+    return sys.stdout.isatty()

@@ -4,12 +4,12 @@
 
 # %% ../nbs/05_experiment.ipynb #0c481f23
 from __future__ import annotations
-import argparse, hashlib, json, os, sys, time
+import argparse, hashlib, json, math, os, sys, time
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
 import numpy as np
 import torch
-from .core import get_device, seed_everything, in_test, hardware_info
+from .core import get_device, seed_everything, in_test, hardware_info, resolve_precision, PRECISIONS
 from .data import ImageArrays, load_arrays, get_loaders, dataset_info
 from .models import TeacherModel, StudentModel, count_params, models_for
 from .training import train, train_kd, evaluate, per_class_accuracy, get_logits
@@ -22,7 +22,7 @@ __all__ = ['NAMES', 'COLORS', 'FIGURES', 'Config', 'default_cache_dir', 'teacher
 # %% ../nbs/05_experiment.ipynb #a29853d2
 @dataclass
 class Config:
-    "The settings of one comparison; the defaults are the seed notebook's."
+    "The settings of one comparison; the defaults are the seed notebook's, in the precision `auto` picks."
     dataset:str='cifar10'
     epochs:int=10 # for each of the three models
     lr:float=1e-3
@@ -34,23 +34,33 @@ class Config:
     subset:int|None=None # training images used (None: all)
     test_subset:int|None=None # test images used (None: all)
     teacher_epochs:int|None=None # default: `epochs`
+    precision:str='auto' # 'auto', 'fp32' (the seed's arithmetic), 'bf16' or 'fp16'; see `kd_nb.core.resolve_precision`
     def __post_init__(self):
         dataset_info(self.dataset)
         if self.teacher_epochs is None: self.teacher_epochs = self.epochs
-        for k in ('epochs', 'teacher_epochs', 'batch_size'):
+        for k in ('epochs', 'teacher_epochs', 'batch_size', 'subset', 'test_subset'):
             v = getattr(self, k)
-            if not isinstance(v, int) or v < (0 if 'epochs' in k else 1): raise ValueError(f"{k} must be a positive int, got {v!r}")
+            if v is None and 'subset' in k: continue
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1: raise ValueError(f"{k} must be a positive int, got {v!r}")
+        for k, lo in (('lr', '> 0'), ('temperature', '> 0'), ('soft_target_loss_weight', '>= 0'), ('ce_loss_weight', '>= 0')):
+            v = getattr(self, k)
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and (v > 0 if lo == '> 0' else v >= 0)):
+                raise ValueError(f"{k} must be a finite number {lo}, got {v!r}")
+        if self.precision not in PRECISIONS: raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
 
 # %% ../nbs/05_experiment.ipynb #8871d6cf
 def default_cache_dir() -> Path:
     "Where trained teachers are kept: `$KD_NB_CACHE`, else `~/.cache/kd_nb/teachers`."
     return Path(os.environ.get('KD_NB_CACHE') or Path.home()/'.cache'/'kd_nb'/'teachers').expanduser()
 
-def teacher_key(data:ImageArrays, cfg:Config, mean=None, std=None) -> str:
+def teacher_key(data:ImageArrays, cfg:Config, mean=None, std=None,
+                precision:str='fp32', # the resolved precision the teacher trains in; fp32 teachers keep their earlier keys
+               ) -> str:
     "A key for the teacher that `cfg` trains on `data`: any change to the data or the settings gives another."
     spec = dict(arch='TeacherModel-v1', dataset=data.info.name, data=data.fingerprint(), mean=mean or data.info.mean,
                 std=std or data.info.std, epochs=cfg.teacher_epochs, lr=cfg.lr, batch_size=cfg.batch_size, seed=cfg.seed,
                 model=models_for(data.info))
+    if precision != 'fp32': spec['precision'] = precision
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
 # %% ../nbs/05_experiment.ipynb #d750132a
@@ -62,25 +72,26 @@ def get_teacher(data:ImageArrays, # the dataset
                 checkpoint:str|Path|None=None, resume:bool=False, # see `fit`
                 valid_loader=None, # evaluated after each epoch, for the training curves
                ) -> tuple:
-    "A trained teacher for `cfg` on `data`, from the cache or trained (and cached); returns `(teacher, record)`."
+    "A trained teacher for `cfg` on `data`, from the cache or trained (and cached) in `cfg.precision`; returns `(teacher, record)`."
     device, cache = get_device(device), Path(cache_dir or default_cache_dir())
-    key = teacher_key(data, cfg); wpath, jpath = cache/f"teacher-{key}.pt", cache/f"teacher-{key}.json"
+    prec = resolve_precision(cfg.precision, device)
+    key = teacher_key(data, cfg, precision=prec); wpath, jpath = cache/f"teacher-{key}.pt", cache/f"teacher-{key}.json"
     teacher = TeacherModel(**models_for(data.info))
     if wpath.exists() and jpath.exists() and not retrain:
         try:
             teacher.load_state_dict(torch.load(wpath, map_location='cpu', weights_only=True))
             rec = json.loads(jpath.read_text())
-            print(f"reusing the teacher trained in {rec['seconds']:.0f} s on {rec['device']} ({wpath}); "
+            print(f"reusing the teacher trained in {rec['seconds']:.0f} s on {rec['device']} ({wpath.name} in the teacher cache); "
                                 "pass retrain=True / --retrain-teacher to train a new one")
             return teacher.to(device), dict(rec, reused=True, path=str(wpath))
-        except Exception as e: print(f"note: the cached teacher {wpath} could not be read ({e}); training a new one")
+        except Exception as e: print(f"note: the cached teacher {wpath.name} could not be read ({e}); training a new one")
     seed_everything(cfg.seed); teacher = TeacherModel(**models_for(data.info))
     train_dl = get_loaders(data, cfg.batch_size, device=device, seed=cfg.seed)[0]
     t0 = time.perf_counter()
     hist = train(teacher, train_dl, cfg.teacher_epochs, cfg.lr, device, valid_loader=valid_loader, quiet=quiet,
-                 checkpoint=checkpoint, resume=resume, desc='teacher', config=dict(role='teacher', key=key))
+                 checkpoint=checkpoint, resume=resume, desc='teacher', config=dict(role='teacher', key=key), precision=prec)
     rec = dict(key=key, history=hist, seconds=time.perf_counter() - t0 if not resume else sum(h['seconds'] for h in hist),
-               device=str(device), config=asdict(cfg), data=data.fingerprint())
+               device=str(device), precision=prec, config=asdict(cfg), data=data.fingerprint())
     try:
         cache.mkdir(parents=True, exist_ok=True)
         tmp = wpath.with_name(wpath.name + '.tmp'); torch.save(teacher.state_dict(), tmp); os.replace(tmp, wpath)
@@ -113,9 +124,10 @@ def compare(cfg:Config|None=None, # the settings; default: the seed's
            ) -> Comparison:
     "Train a teacher, a student from scratch and a distilled student with the same initial weights; compare them."
     cfg = cfg or Config(); device = get_device(device); t_start = time.perf_counter()
+    prec = resolve_precision(cfg.precision, device)   # before any work: 'fp16' on a CPU is refused here
     if out is not None: out = _check_writable(out)
     if data is None: data = load_arrays(cfg.dataset, data_dir, cfg.subset, cfg.test_subset)
-    if not quiet: print(f"{data}\ndevice: {device}")
+    if not quiet: print(f"{data}\ndevice: {device}, precision: {prec}")
     ck = (lambda n: out/'checkpoints'/f'{n}.pt') if out is not None else (lambda n: None)
     train_dl, test_dl = get_loaders(data, cfg.batch_size, device=device, seed=cfg.seed)
     teacher, trec = get_teacher(data, cfg, cache_dir, retrain_teacher, device, quiet, ck('teacher'), resume, test_dl)
@@ -126,23 +138,23 @@ def compare(cfg:Config|None=None, # the settings; default: the seed's
     t0 = time.perf_counter()
     s_hist = train(student, get_loaders(data, cfg.batch_size, device=device, seed=cfg.seed)[0], cfg.epochs, cfg.lr, device,
                    valid_loader=test_dl, quiet=quiet, checkpoint=ck('student'), resume=resume, desc='student',
-                   config=dict(role='student'))
+                   config=dict(role='student'), precision=prec)
     s_sec = time.perf_counter() - t0; t0 = time.perf_counter()
     kd_hist = train_kd(teacher, student_kd, get_loaders(data, cfg.batch_size, device=device, seed=cfg.seed)[0], cfg.epochs,
                        cfg.lr, device, cfg.temperature, cfg.soft_target_loss_weight, cfg.ce_loss_weight, valid_loader=test_dl,
-                       quiet=quiet, checkpoint=ck('student_kd'), resume=resume, desc='kd', config=dict(role='student_kd'))
+                       quiet=quiet, checkpoint=ck('student_kd'), resume=resume, desc='kd', config=dict(role='student_kd'), precision=prec)
     kd_sec = time.perf_counter() - t0
     models = dict(teacher=teacher, student=student, student_kd=student_kd)
-    ev = {k: evaluate(m, test_dl) for k, m in models.items()}
+    ev = {k: evaluate(m, test_dl, precision=prec) for k, m in models.items()}
     res = dict(dataset=cfg.dataset, teacher_acc=ev['teacher']['acc'], student_acc=ev['student']['acc'], kd_acc=ev['student_kd']['acc'],
-               epochs=cfg.epochs, device=str(device), config=asdict(cfg),
+               epochs=cfg.epochs, device=str(device), precision=prec, config=asdict(cfg),
                params={k: count_params(m) for k, m in models.items()},
                test_loss={k: v['loss'] for k, v in ev.items()},
-               per_class={k: per_class_accuracy(m, test_dl) for k, m in models.items()},
+               per_class={k: per_class_accuracy(m, test_dl, precision=prec) for k, m in models.items()},
                history=dict(teacher=trec['history'], student=s_hist, student_kd=kd_hist),
                seconds_phase=dict(teacher=trec['seconds'], student=s_sec, student_kd=kd_sec),
                teacher_reused=trec['reused'], n_train=len(data.y_train), n_test=len(data.y_test), data_source=data.source,
-               torch=torch.__version__, threads=torch.get_num_threads())
+               torch=torch.__version__, threads=torch.get_num_threads(), hardware=hardware_info())
     res['seconds'] = trec['seconds'] + s_sec + kd_sec
     res['seconds_this_run'] = time.perf_counter() - t_start
     comp = Comparison(res, models, data, (train_dl, test_dl))
@@ -241,35 +253,49 @@ def save_outputs(comp:Comparison, out:str|Path):
     for k in ('student', 'student_kd'): torch.save(comp.models[k].state_dict(), out/f"{k}.pt")
 
 # %% ../nbs/05_experiment.ipynb #ae940d27
+def _number(kind, lo):
+    "An argparse type: an int or a finite float that is `> 0` or `>= 0`, refused with the rule otherwise."
+    def parse(text):
+        try: v = kind(text)
+        except ValueError: raise argparse.ArgumentTypeError(f"must be {'an integer' if kind is int else 'a number'}, got {text!r}") from None
+        if not math.isfinite(v) or not (v > 0 if lo == '> 0' else v >= 0): raise argparse.ArgumentTypeError(f"must be a finite number {lo}, got {text}")
+        return v
+    parse.__name__ = f"{kind.__name__} {lo}"
+    return parse
+_pos_int, _pos_float, _nonneg_float = _number(int, '> 0'), _number(float, '> 0'), _number(float, '>= 0')
+
 def _parser():
     p = argparse.ArgumentParser(prog='kd_nb_compare', description="Train a teacher, a student and a distilled student; compare them.")
     p.add_argument('--dataset', default='cifar10', help="cifar10 or fashion_mnist (default: cifar10)")
-    p.add_argument('--epochs', type=int, default=None, help="epochs for each model (default: 10, or 3 with --quick)")
+    p.add_argument('--epochs', type=_pos_int, default=None, help="epochs for each model (default: 10, or 3 with --quick)")
     p.add_argument('--data-dir', default=None, help="folder with <dataset>.npz or torchvision's files (default: $KD_NB_DATA or ~/.cache/kd_nb/data)")
     p.add_argument('--out', default='kd_nb_results', help="folder for results.json, figures and weights (default: kd_nb_results)")
     p.add_argument('--seed', type=int, default=42)
     p.add_argument('--quick', action='store_true', help="a small subset (5000 train, 2000 test images, 3 epochs): about two minutes on a CPU")
-    p.add_argument('--subset', type=int, default=None, help="use this many training images (a fixed random sample)")
-    p.add_argument('--test-subset', type=int, default=None, help="use this many test images")
-    p.add_argument('--temperature', type=float, default=2.0)
-    p.add_argument('--soft-weight', type=float, default=0.25)
-    p.add_argument('--ce-weight', type=float, default=0.75)
-    p.add_argument('--lr', type=float, default=1e-3)
-    p.add_argument('--batch-size', type=int, default=64)
+    p.add_argument('--subset', type=_pos_int, default=None, help="use this many training images (a fixed random sample)")
+    p.add_argument('--test-subset', type=_pos_int, default=None, help="use this many test images")
+    p.add_argument('--temperature', type=_pos_float, default=2.0, help="softens the distributions (default: 2, the seed's)")
+    p.add_argument('--soft-weight', type=_nonneg_float, default=0.25, help="weight of the soft-target term (default: 0.25)")
+    p.add_argument('--ce-weight', type=_nonneg_float, default=0.75, help="weight of the cross-entropy on the labels (default: 0.75)")
+    p.add_argument('--lr', type=_pos_float, default=1e-3)
+    p.add_argument('--batch-size', type=_pos_int, default=64)
     p.add_argument('--device', default=None, help="cpu, cuda, ... (default: the accelerator if there is one)")
     p.add_argument('--cache-dir', default=None, help="where trained teachers are kept (default: $KD_NB_CACHE or ~/.cache/kd_nb/teachers)")
     p.add_argument('--retrain-teacher', action='store_true', help="train the teacher even if a cached one matches")
     p.add_argument('--resume', action='store_true', help="continue interrupted training from the checkpoints in --out")
-    p.add_argument('--quiet', action='store_true', help="no progress bars")
+    p.add_argument('--precision', choices=PRECISIONS, default='auto',
+                   help="auto (default: bf16 where the CPU or GPU computes it natively, else fp32), fp32 (the seed's arithmetic), bf16, fp16 (CUDA only)")
+    p.add_argument('--quiet', action='store_true', help="no progress output (without it: bars on a terminal, one line per epoch in a log)")
     return p
 
 def kd_nb_compare(argv=None):
     "Entry point of the `kd_nb_compare` command."
     a = _parser().parse_args(argv)
     try:
-        cfg = Config(dataset=a.dataset, epochs=a.epochs or (3 if a.quick else 10), lr=a.lr, batch_size=a.batch_size, seed=a.seed,
+        cfg = Config(dataset=a.dataset, epochs=a.epochs if a.epochs is not None else (3 if a.quick else 10), lr=a.lr, batch_size=a.batch_size, seed=a.seed,
                      temperature=a.temperature, soft_target_loss_weight=a.soft_weight, ce_loss_weight=a.ce_weight,
-                     subset=a.subset or (5000 if a.quick else None), test_subset=a.test_subset or (2000 if a.quick else None))
+                     subset=a.subset if a.subset is not None else (5000 if a.quick else None),
+                     test_subset=a.test_subset if a.test_subset is not None else (2000 if a.quick else None), precision=a.precision)
         from kd_nb.losses import _check_args
         _check_args(torch.zeros(1, 2), torch.zeros(1, 2), torch.zeros(1, dtype=torch.long), cfg.temperature,
                     cfg.soft_target_loss_weight, cfg.ce_loss_weight)
@@ -278,6 +304,6 @@ def kd_nb_compare(argv=None):
     except (ValueError, FileNotFoundError, PermissionError, FloatingPointError) as e:
         print(f"kd_nb_compare: error: {e}", file=sys.stderr); return 2
     r = comp.results
-    print(f"\n{results_table(r)}\n\n{r['n_train']} training images, {r['epochs']} epochs, {r['device']}; "
+    print(f"\n{results_table(r)}\n\n{r['n_train']} training images, {r['epochs']} epochs, {r['device']}, {r['precision']}; "
           f"{r['seconds_this_run']:.0f} s this run{' (teacher reused)' if r['teacher_reused'] else ''}. Written to {a.out}/")
     return 0

@@ -10,7 +10,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from fastprogress.fastprogress import master_bar, progress_bar
-from .core import get_device
+from .core import get_device, resolve_precision, autocast, show_bars
 from .data import TensorLoader
 from .losses import distillation_loss
 
@@ -19,9 +19,17 @@ __all__ = ['get_logits', 'evaluate', 'per_class_accuracy', 'save_checkpoint', 'l
            'train', 'teacher_logits', 'train_kd']
 
 # %% ../nbs/04_training.ipynb #9973de15
-def _for_inference(model, device):
-    "On a CPU, an eval-mode channels-last copy of `model` (faster there); elsewhere, or if it cannot be copied, `model`."
-    if device.type != 'cpu': return model
+def _channels_last(model, device, precision) -> bool:
+    "Whether `model` runs channels-last: a convolutional model, on a CPU for inference or under mixed precision."
+    return any(isinstance(m, nn.Conv2d) for m in model.modules()) and (device.type == 'cpu' or precision != 'fp32')
+
+def _cl(xb, on:bool):
+    "A 4-d batch in channels-last layout when `on`."
+    return xb.contiguous(memory_format=torch.channels_last) if on and xb.ndim == 4 else xb
+
+def _for_inference(model, device, precision='fp32'):
+    "An eval-mode channels-last copy of `model` where that is faster (see `_channels_last`); else, or if it cannot be copied, `model`."
+    if not _channels_last(model, device, precision): return model
     try: return copy.deepcopy(model).eval().to(memory_format=torch.channels_last)
     except Exception: return model
 
@@ -32,21 +40,22 @@ def get_logits(model:nn.Module, # the model to run
                batch_size:int=64, # batch size for a `TensorLoader` (on a CPU, larger batches are slower per image)
                quiet:bool=True, # show a progress bar unless True
                parent=None, # a fastprogress `master_bar` to show the bar under
+               precision:str='auto', # 'auto', 'fp32', 'bf16' or 'fp16' (see `kd_nb.core.resolve_precision`); logits come back in fp32
               ) -> tuple:
-    "The model's logits and the labels for every item of `loader`, in eval mode, without gradients."
+    "The model's logits (float32) and the labels for every item of `loader`, in eval mode, without gradients."
     device = torch.device(device) if device else next(model.parameters()).device
+    prec = resolve_precision(precision, device)
     was_training = model.training; model.eval()
     try:
-        m = _for_inference(model, device)
+        m = _for_inference(model, device, prec)
         cl = m is not model
         tl = isinstance(loader, TensorLoader)
         batches = loader.ordered(batch_size) if tl else loader
         if not quiet: batches = progress_bar(batches, total=-(-loader.n // batch_size) if tl else len(loader), parent=parent, leave=False)
         outs, ys = [], []
         for xb, yb in batches:
-            xb = xb.to(device)
-            if cl and xb.ndim == 4: xb = xb.contiguous(memory_format=torch.channels_last)
-            outs.append(m(xb)); ys.append(yb.to(device))
+            with autocast(prec, device): outs.append(m(_cl(xb.to(device), cl)).float())
+            ys.append(yb.to(device))
     finally: model.train(was_training)
     return torch.cat(outs), torch.cat(ys)
 
@@ -56,15 +65,16 @@ def evaluate(model:nn.Module, # the model to evaluate
              device=None, # default: where the model's parameters are
              quiet:bool=True, # show a progress bar unless True
              parent=None, # a fastprogress `master_bar` to show the bar under
+             precision:str='auto', # see `get_logits`
             ) -> dict:
     "Accuracy (percent) and mean cross-entropy of `model` on `loader`."
-    logits, y = get_logits(model, loader, device, quiet=quiet, parent=parent)
+    logits, y = get_logits(model, loader, device, quiet=quiet, parent=parent, precision=precision)
     return dict(acc=100 * (logits.argmax(1) == y).float().mean().item(), loss=F.cross_entropy(logits, y).item())
 
 # %% ../nbs/04_training.ipynb #3ea403e2
-def per_class_accuracy(model:nn.Module, loader, num_classes:int|None=None) -> list:
+def per_class_accuracy(model:nn.Module, loader, num_classes:int|None=None, precision:str='auto') -> list:
     "Accuracy (percent) of `model` on each class of `loader`."
-    logits, y = get_logits(model, loader)
+    logits, y = get_logits(model, loader, precision=precision)
     k = num_classes or logits.shape[1]
     hit = torch.zeros(k, device=y.device).index_add_(0, y, (logits.argmax(1) == y).float())
     return (100 * hit / torch.bincount(y, minlength=k).clamp(min=1)).tolist()
@@ -72,11 +82,16 @@ def per_class_accuracy(model:nn.Module, loader, num_classes:int|None=None) -> li
 # %% ../nbs/04_training.ipynb #3e1ba810
 def save_checkpoint(path:str|Path, # where to write; the folder is created
                     model:nn.Module, opt:torch.optim.Optimizer, epoch:int, # epochs completed
-                    history:list, config:dict, loader=None):
+                    history:list, config:dict, loader=None,
+                    extra:nn.Module|None=None, # modules trained with the model (a method's adapters)
+                    scaler=None, # the `torch.amp.GradScaler` of an fp16 run
+                   ):
     "Write a checkpoint atomically: temporary file, then rename."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     state = dict(model=model.state_dict(), optimizer=opt.state_dict(), epoch=epoch, torch_rng=torch.get_rng_state(),
                  meta=json.dumps(dict(history=history, config=config)))
+    if extra is not None: state['extra'] = extra.state_dict()
+    if scaler is not None and scaler.is_enabled(): state['scaler'] = scaler.state_dict()
     if torch.cuda.is_available(): state['cuda_rng'] = torch.cuda.get_rng_state_all()
     if isinstance(loader, TensorLoader): state['loader_rng'] = loader.gen.get_state()
     tmp = path.with_name(path.name + '.tmp')
@@ -107,9 +122,13 @@ def load_checkpoint(path:str|Path, # a checkpoint written by `save_checkpoint`
 class NonFiniteLossError(FloatingPointError):
     "Raised when the training loss becomes NaN or infinite."
 
+def _epoch_line(desc, epoch, epochs, rec):
+    return f"{desc} epoch {epoch}/{epochs}: " + ", ".join(
+        f"{k} {v:.4f}" if 'loss' in k else f"{k} {v:.2f}" for k, v in rec.items() if isinstance(v, float))
+
 def fit(model:nn.Module, # the model to train
         loader, # training batches: a `TensorLoader` or any iterable of `(x, y)`
-        loss_fn, # `loss_fn(model, x, y, idx) -> (loss, logits)`; `idx` is None unless `loader` is a `TensorLoader`
+        loss_fn, # `loss_fn(model, x, y, idx) -> (loss, logits)` or `(loss, logits, terms)`; `idx` is None unless `loader` is a `TensorLoader`
         epochs:int=10, lr:float=1e-3, # the seed's Adam settings
         device=None, # default: `get_device()`
         valid_loader=None, # if given, evaluated after each epoch
@@ -118,57 +137,72 @@ def fit(model:nn.Module, # the model to train
         resume:bool=False, # continue from `checkpoint` if it exists
         config:dict|None=None, # describes the run; stored in, and checked against, the checkpoint
         desc:str='train', # names the run in the progress output
+        precision:str='auto', # 'auto', 'fp32', 'bf16' or 'fp16': see `kd_nb.core.resolve_precision`
+        extra:nn.Module|None=None, # modules trained along with `model` (a method's adapters): in the optimizer and the checkpoints
        ) -> list:
     "Train `model` with Adam on `loss_fn`; returns the per-epoch history (a list of dicts)."
     if not (isinstance(epochs, int) and epochs >= 0): raise ValueError(f"epochs must be an int >= 0, got {epochs!r}")
-    if not lr > 0: raise ValueError(f"lr must be > 0, got {lr}")
-    device = get_device(device); model.to(device)
-    config = dict(config or {}, model=type(model).__name__, lr=lr, epochs=epochs)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    if not (math.isfinite(lr) and lr > 0): raise ValueError(f"lr must be a finite number > 0, got {lr}")
+    device = get_device(device); prec = resolve_precision(precision, device); model.to(device)
+    cl = prec != 'fp32' and _channels_last(model, device, prec)   # fp32 keeps the default layout: the seed's arithmetic
+    if cl: model.to(memory_format=torch.channels_last)
+    if extra is not None: extra.to(device)
+    config = dict(config or {}, model=type(model).__name__, lr=lr, epochs=epochs, precision=prec)
+    opt = torch.optim.Adam(list(model.parameters()) + (list(extra.parameters()) if extra is not None else []), lr=lr)
+    scaler = torch.amp.GradScaler(device.type, enabled=prec == 'fp16')
     history, start = [], 0
     if checkpoint is not None and resume and Path(checkpoint).exists():
         st = load_checkpoint(checkpoint, config)
         model.load_state_dict(st['model']); opt.load_state_dict(st['optimizer'])
+        if extra is not None: extra.load_state_dict(st['extra'])
+        if 'scaler' in st: scaler.load_state_dict(st['scaler'])
         torch.set_rng_state(st['torch_rng'])
         if 'cuda_rng' in st and torch.cuda.is_available(): torch.cuda.set_rng_state_all(st['cuda_rng'])
         if 'loader_rng' in st and isinstance(loader, TensorLoader): loader.gen.set_state(st['loader_rng'])
         history, start = st['history'], st['epoch']
-        if not quiet: print(f"{desc}: resumed from {checkpoint} after epoch {start}")
+        if not quiet: print(f"{desc}: resumed from {Path(checkpoint).name} after epoch {start}")
     indexed = isinstance(loader, TensorLoader)
-    mb = None if quiet else master_bar(range(start, epochs))
-    for epoch in (range(start, epochs) if quiet else mb):
+    bars = not quiet and show_bars()
+    mb = master_bar(range(start, epochs)) if bars else None
+    for epoch in (mb if bars else range(start, epochs)):
         model.train(); t0 = time.perf_counter()
-        tot = torch.zeros((), device=device); correct = torch.zeros((), device=device, dtype=torch.long); n = 0
+        if extra is not None: extra.train()
+        tot = torch.zeros((), device=device); correct = torch.zeros((), device=device, dtype=torch.long); n = 0; terms = {}
         batches = loader.indexed() if indexed else ((x, y, None) for x, y in loader)
-        for xb, yb, idx in (batches if quiet else progress_bar(batches, total=len(loader), parent=mb)):
-            xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
-            loss, logits = loss_fn(model, xb, yb, idx)
-            opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
+        for xb, yb, idx in (progress_bar(batches, total=len(loader), parent=mb) if bars else batches):
+            xb, yb = _cl(xb.to(device, non_blocking=True), cl), yb.to(device, non_blocking=True)
+            with autocast(prec, device): out = loss_fn(model, xb, yb, idx)
+            loss, logits = out[0], out[1]
+            opt.zero_grad(set_to_none=True); scaler.scale(loss).backward(); scaler.step(opt); scaler.update()
             tot += loss.detach() * len(yb); correct += (logits.detach().argmax(1) == yb).sum(); n += len(yb)
+            for k, v in (out[2] if len(out) > 2 else {}).items(): terms[k] = terms.get(k, 0) + v.detach().float() * len(yb)
         train_loss = (tot / max(n, 1)).item()   # the one host synchronisation of the epoch
         if not math.isfinite(train_loss):
             where = f"; the last good checkpoint is kept at {checkpoint}" if checkpoint and Path(checkpoint).exists() else ""
             raise NonFiniteLossError(f"{desc}: the training loss became {train_loss} in epoch {epoch+1}{where}. "
                                      "Lower the learning rate or check the data for NaN or infinite values")
         rec = dict(epoch=epoch + 1, train_loss=train_loss, train_acc=100 * correct.item() / max(n, 1))
-        if valid_loader is not None: rec.update({f"valid_{k}": v for k, v in evaluate(model, valid_loader, device, quiet, mb).items()})
-        rec['seconds'] = time.perf_counter() - t0
+        rec.update({f"loss_{k}": (v / max(n, 1)).item() for k, v in terms.items()})
+        if valid_loader is not None:
+            rec.update({f"valid_{k}": v for k, v in evaluate(model, valid_loader, device, not bars, mb, prec).items()})
+        rec['seconds'] = time.perf_counter() - t0; rec['precision'] = prec
         history.append(rec)
-        if mb is not None: mb.write(f"{desc} epoch {epoch+1}/{epochs}: " + ", ".join(
-            f"{k} {v:.4f}" if 'loss' in k else f"{k} {v:.2f}" for k, v in rec.items() if k != 'epoch'))
-        if checkpoint is not None: save_checkpoint(checkpoint, model, opt, epoch + 1, history, config, loader)
+        if bars: mb.write(_epoch_line(desc, epoch + 1, epochs, rec))
+        elif not quiet: print(_epoch_line(desc, epoch + 1, epochs, rec), flush=True)
+        if checkpoint is not None: save_checkpoint(checkpoint, model, opt, epoch + 1, history, config, loader, extra, scaler)
+    if cl: model.to(memory_format=torch.contiguous_format)   # hand the model back in the usual layout
     return history
 
 # %% ../nbs/04_training.ipynb #8530d6a2
 def _ce(model, x, y, idx):
     logits = model(x)
-    return F.cross_entropy(logits, y), logits
+    return F.cross_entropy(logits.float(), y), logits
 
 def train(model:nn.Module, # the model to train
           loader, # the training data
           epochs:int=10, lr:float=1e-3, # the seed's settings
           device=None, # default: `get_device()`
-          **kwargs, # passed to `fit`: `valid_loader`, `quiet`, `checkpoint`, `resume`, `config`, `desc`
+          **kwargs, # passed to `fit`: `valid_loader`, `quiet`, `checkpoint`, `resume`, `config`, `desc`, `precision`
          ) -> list:
     "Train `model` with cross-entropy and Adam; returns the per-epoch history."
     return fit(model, loader, _ce, epochs, lr, device, **kwargs)
@@ -176,9 +210,11 @@ def train(model:nn.Module, # the model to train
 # %% ../nbs/04_training.ipynb #b56adadd
 def teacher_logits(teacher:nn.Module, # the trained teacher
                    loader:TensorLoader, # the training data
-                   device=None) -> torch.Tensor:
-    "The teacher's logits for every training image, in dataset order: one eval-mode pass without gradients."
-    return get_logits(teacher, loader, device)[0].detach()
+                   device=None,
+                   precision:str='auto', # the precision the teacher runs in; the logits are stored in float32
+                  ) -> torch.Tensor:
+    "The teacher's logits (float32) for every training image, in dataset order: one eval-mode pass without gradients."
+    return get_logits(teacher, loader, device, precision=precision)[0].detach()
 
 # %% ../nbs/04_training.ipynb #15960494
 def _check_pair(teacher, student, loader, device):
@@ -208,10 +244,11 @@ def train_kd(teacher:nn.Module, # the trained teacher; frozen, in eval mode
              temperature:float=2.0, soft_target_loss_weight:float=0.25, ce_loss_weight:float=0.75, # see `distillation_loss`
              cache_teacher:bool=True, # compute the teacher's logits once when the inputs are deterministic
              teacher_outputs:torch.Tensor|None=None, # `teacher_logits(teacher, loader)` computed before: reuse it for several students
+             precision:str='auto', # for the teacher's pass and the student's training; see `kd_nb.core.resolve_precision`
              **kwargs, # passed to `fit`: `valid_loader`, `quiet`, `checkpoint`, `resume`, `config`, `desc`
             ) -> list:
     "Train `student` on the distillation loss against a frozen `teacher`; returns the per-epoch history."
-    device = get_device(device); teacher.to(device).eval(); student.to(device)
+    device = get_device(device); prec = resolve_precision(precision, device); teacher.to(device).eval(); student.to(device)
     distillation_loss(torch.zeros(1, 2), torch.zeros(1, 2), torch.zeros(1, dtype=torch.long),
                       temperature, soft_target_loss_weight, ce_loss_weight)  # check the arguments before any work
     k = _check_pair(teacher, student, loader, device)
@@ -220,16 +257,17 @@ def train_kd(teacher:nn.Module, # the trained teacher; frozen, in eval mode
     cached = teacher_outputs is not None or (cache_teacher and _fixed_inputs(loader))
     t0 = time.perf_counter()
     if cached:
-        tl = teacher_logits(teacher, loader, device) if teacher_outputs is None else teacher_outputs.detach().to(device)
+        tl = teacher_logits(teacher, loader, device, prec) if teacher_outputs is None else teacher_outputs.detach().float().to(device)
         def loss_fn(model, x, y, idx):
-            logits = model(x); return distillation_loss(logits, tl[idx], y, **kw), logits
+            logits = model(x); return distillation_loss(logits.float(), tl[idx], y, **kw), logits
     else:
+        tm = teacher if prec == 'fp32' else _for_inference(teacher, device, prec)   # runs under `fit`'s autocast
         def loss_fn(model, x, y, idx):
-            with torch.no_grad(): t = teacher(x)
-            logits = model(x); return distillation_loss(logits, t, y, **kw), logits
+            with torch.no_grad(): t = tm(x).float()
+            logits = model(x); return distillation_loss(logits.float(), t, y, **kw), logits
     teacher_seconds = time.perf_counter() - t0
     kwargs['config'] = dict(kwargs.get('config') or {}, kd=kw, teacher=type(teacher).__name__)
-    hist = fit(student, loader, loss_fn, epochs, lr, device, desc=kwargs.pop('desc', 'kd'), **kwargs)
+    hist = fit(student, loader, loss_fn, epochs, lr, device, desc=kwargs.pop('desc', 'kd'), precision=prec, **kwargs)
     for h in hist: h['teacher_cached'] = bool(cached)
     if hist: hist[0]['teacher_pass_seconds'] = teacher_seconds
     return hist
