@@ -71,10 +71,11 @@ def get_teacher(data:ImageArrays, # the dataset
                 device=None, quiet:bool=False,
                 checkpoint:str|Path|None=None, resume:bool=False, # see `fit`
                 valid_loader=None, # evaluated after each epoch, for the training curves
+                precision:str|None=None, # 'auto', 'fp32', 'bf16' or 'fp16'; default `cfg.precision`
                ) -> tuple:
     "A trained teacher for `cfg` on `data`, from the cache or trained (and cached) in `cfg.precision`; returns `(teacher, record)`."
     device, cache = get_device(device), Path(cache_dir or default_cache_dir())
-    prec = resolve_precision(cfg.precision, device)
+    prec = resolve_precision(precision or cfg.precision, device)
     key = teacher_key(data, cfg, precision=prec); wpath, jpath = cache/f"teacher-{key}.pt", cache/f"teacher-{key}.json"
     teacher = TeacherModel(**models_for(data.info))
     if wpath.exists() and jpath.exists() and not retrain:
