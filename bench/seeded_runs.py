@@ -44,6 +44,8 @@ def base_parser(description:str, default_out:Path, default_seeds:int) -> argpars
     p.add_argument('--data-dir', default=None, help=f"folder with cifar10.npz (default: $KD_NB_DATA, else {SHARED_DATA} if it exists)")
     p.add_argument('--cache-dir', default=None, help="the teacher cache (default: $KD_NB_CACHE or ~/.cache/kd_nb/teachers)")
     p.add_argument('--teacher-epochs', type=int, default=10, help="the teacher's epochs (default: 10, the seed's); trained once, then cached")
+    p.add_argument('--teacher-precision', default=None,
+                   help="the precision the teacher is trained in (default: --precision's); fp32 reuses a teacher cached before mixed precision")
     p.add_argument('--batch-size', type=int, default=64, help="(default: 64, the seed's)")
     p.add_argument('--lr', type=float, default=1e-3, help="Adam's learning rate (default: 1e-3, the seed's)")
     p.add_argument('--device', default=None, help="default: the accelerator if there is one, else the CPU")
@@ -111,6 +113,7 @@ class Bench:
     def __init__(self, a):
         self.a, self.device = a, get_device(a.device)
         self.prec, self.pkw = precision_of(a.precision, self.device)
+        self.tprec, self.tkw = precision_of(a.teacher_precision or a.precision, self.device)
         self.data = load_arrays('cifar10', data_dir_from(a.data_dir), a.subset, a.test_subset)
         self.info = self.data.info
         self.test_dl = get_loaders(self.data, a.batch_size, device=self.device, seed=0)[1]
@@ -123,13 +126,16 @@ class Bench:
         a = self.a
         return dict(dataset='cifar10', n_train=len(self.data.y_train), n_test=len(self.data.y_test), data=self.data.fingerprint(),
                     epochs=a.epochs, batch_size=a.batch_size, optimizer='Adam', lr=a.lr, precision=self.prec,
-                    device=self.device.type, teacher_key=teacher_key(self.data, self.tcfg), teacher_epochs=a.teacher_epochs,
+                    device=self.device.type, teacher_key=teacher_key(self.data, self.tcfg, **self._tk()), teacher_epochs=a.teacher_epochs,
+                    teacher_precision=self.tprec,
                     student='StudentModel', teacher='TeacherModel', **extra)
+
+    def _tk(self): return dict(precision=self.tprec) if _takes(teacher_key, 'precision') else {}
 
     def teacher(self):
         "The seed's teacher, from the cache or trained once (and cached); its test accuracy is measured once."
         if self._teacher is None:
-            kw = dict(precision=self.a.precision) if _takes(get_teacher, 'precision') else {}
+            kw = self.tkw if _takes(get_teacher, 'precision') else {}
             t, rec = get_teacher(self.data, self.tcfg, self.a.cache_dir, device=self.device, quiet=not self.a.verbose, **kw)
             self._teacher = t.eval()
             self.teacher_info = dict(epochs=self.a.teacher_epochs, reused=rec['reused'], path=rec['path'], train_seconds=rec['seconds'],
