@@ -8,7 +8,8 @@ import torch
 import torch.nn as nn
 
 # %% auto #0
-__all__ = ['SEED_MODELS', 'TeacherModel', 'StudentModel', 'count_params', 'models_for', 'model_names', 'build_model']
+__all__ = ['SEED_MODELS', 'TeacherModel', 'StudentModel', 'count_params', 'models_for', 'model_names', 'check_model_name',
+           'build_model']
 
 # %% ../nbs/02_models.ipynb #047f4d9a
 def _check(num_classes, in_channels, img_size):
@@ -97,6 +98,12 @@ def _unknown(name:str) -> ValueError:
     close += [n for n in names if str(name).lower() in n.lower() and n not in close][:6 - len(close)]
     hint = f"did you mean {', '.join(close)}? " if close else ''
     return ValueError(f"unknown model {name!r}; {hint}kd_nb.models.model_names() lists all {len(names)} names")
+
+def check_model_name(name:str) -> str:
+    "`name` if `build_model` knows it, else the `ValueError` `build_model` would raise: a check before any long work."
+    import torchvision.models as tvm
+    if name in SEED_MODELS or name in tvm.list_models(module=tvm): return name
+    raise _unknown(name)
 
 # %% ../nbs/02_models.ipynb #a3c7f0a5
 _SIZES = (8, 16, 24, 32, 48, 64, 96, 128, 160, 192, 224, 256, 299, 320, 384, 448, 512)
