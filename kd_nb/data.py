@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_data.ipynb #f49b3cc0
 from __future__ import annotations
-import gzip, hashlib, os, zipfile
+import gzip, hashlib, os, re, zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
@@ -112,6 +112,10 @@ def _from_debian(info:DatasetInfo) -> dict|None:
                 x_test=rd('t10k-images-idx3-ubyte')[..., None], y_test=rd('t10k-labels-idx1-ubyte').astype(np.int64))
 
 # %% ../nbs/01_data.ipynb #063873a4
+def _short(source:str) -> str:
+    "`source` with folders left out of its paths: what a reader needs, not this machine's layout."
+    return re.sub(r'/(?:[^/\s()]+/)*', '', source) if '/' in source else source
+
 @dataclass
 class ImageArrays:
     "A dataset as uint8 arrays (N×H×W×C) and int64 labels, with its classes and normalisation."
@@ -126,7 +130,7 @@ class ImageArrays:
         return h.hexdigest()[:16]
     def __repr__(self):
         return (f"ImageArrays({self.info.name}: train {self.x_train.shape}, test {self.x_test.shape}, "
-                f"{len(self.classes)} classes, from {self.source})")
+                f"{len(self.classes)} classes, from {_short(self.source)})")
 
 def _subset(n_total, n, seed=0):
     if n is None or n >= n_total: return slice(None)
@@ -187,6 +191,9 @@ def _augment(x:torch.Tensor, gen:torch.Generator, pad:int=4) -> torch.Tensor:
     cols = (dx[:, None] + torch.arange(w, device=x.device))[:, None, :]
     return xp[torch.arange(n, device=x.device)[:, None, None], :, rows, cols].permute(0, 3, 1, 2)
 
+# %% ../nbs/01_data.ipynb #d1a0c0a1
+from .distributed import rank, world_size, share
+
 # %% ../nbs/01_data.ipynb #884e0dc6
 class TensorLoader:
     "Normalised batches `(x, y)` cut from uint8 images held as one tensor."
@@ -213,25 +220,37 @@ class TensorLoader:
         self.gen = torch.Generator()
         if seed is not None: self.gen.manual_seed(seed)
         else: self.gen.seed()
-    def __len__(self): return (len(self.y) + self.bs - 1) // self.bs
+    def __len__(self): return (len(self.y) + self.bs - 1) // self.bs   # steps per epoch, the same on every process
     @property
     def n(self): return len(self.y)
     def normalize(self, xb:torch.Tensor) -> torch.Tensor:
         "uint8 images to normalised floats, as `ToTensor` + `Normalize`."
         return (xb.float().div_(255) - self.mean).div_(self.std)
-    def indexed(self):
-        "Yield `(x, y, idx)`: the batch and the dataset indices it came from."
+    def steps(self):
+        "Yield `(x, y, idx, n, total)` per step: this process's share of the batch, how many of its images count, and the batch's size over all processes."
+        r, w = rank(), world_size()
         order = torch.randperm(self.n, generator=self.gen) if self.shuffle else torch.arange(self.n)
         for i in range(0, self.n, self.bs):
             idx = order[i:i+self.bs].to(self.device)
-            xb = self.x[idx]
-            if self.augment: xb = _augment(xb, self.gen)
-            yield self.normalize(xb), self.y[idx], idx
+            if w == 1:
+                xb = self.x[idx]
+                if self.augment: xb = _augment(xb, self.gen)
+                yield self.normalize(xb), self.y[idx], idx, len(idx), len(idx); continue
+            part = share(len(idx), r, w); k = part.stop - part.start
+            if k == 0: part = slice(0, 1)   # more processes than images left: one image that counts for nothing, so every process steps
+            xb = _augment(self.x[idx], self.gen)[part] if self.augment else self.x[idx[part]]   # the whole batch's random draws, as one process
+            yield self.normalize(xb), self.y[idx[part]], idx[part], k, len(idx)
+    def indexed(self):
+        "Yield `(x, y, idx)`: the batch (this process's share of it when several train together) and the dataset indices it came from."
+        for xb, yb, idx, k, _ in self.steps(): yield xb[:k], yb[:k], idx[:k]
     def __iter__(self):
         for xb, yb, _ in self.indexed(): yield xb, yb
-    def ordered(self, batch_size:int=256):
+    def ordered(self, batch_size:int=256, # images per batch
+                rows:slice|None=None, # only these images (e.g. this process's `kd_nb.distributed.share`); default all
+               ):
         "Yield normalised batches in dataset order, never augmented: for one pass of inference over the whole set."
-        for i in range(0, self.n, batch_size): yield self.normalize(self.x[i:i+batch_size]), self.y[i:i+batch_size]
+        x, y = (self.x, self.y) if rows is None else (self.x[rows], self.y[rows])
+        for i in range(0, len(y), batch_size): yield self.normalize(x[i:i+batch_size]), y[i:i+batch_size]
 
 # %% ../nbs/01_data.ipynb #736a30dd
 def fits_on(device, # the training device
