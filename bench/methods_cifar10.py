@@ -52,6 +52,10 @@ def parse_args(argv=None):
     bad = [m for m in names if m not in known + ['ce']]
     if bad: p.error(f"unknown method(s) {', '.join(bad)}; known: ce, {', '.join(known)}")
     a.method_list = [m for m in dict.fromkeys(names) if m != 'ce']
+    import inspect
+    from kd_nb.training import train_kd
+    if any(m != 'kd' for m in a.method_list) and 'method' not in inspect.signature(train_kd).parameters:
+        p.error("this kd_nb's train_kd has no method= argument yet: only --methods ce,kd can run")
     return check_args(p, a)
 
 def plan_for(a) -> list:
