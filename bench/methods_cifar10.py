@@ -34,12 +34,11 @@ def available_methods() -> list:
     return ['kd'] + [n for n in METHODS if n != 'kd']
 
 def kd_kwargs(name:str) -> dict:
-    """The `train_kd` arguments of a method: the seed's KD for 'kd', else the method by name with its defaults.
-    Methods that compare features (`inputs == 'features'`) cannot use the cached logits: `live` leaves `teacher_outputs`
-    to `train_kd`, which gets the teacher's features itself."""
+    """The `train_kd` arguments of a method: the seed's KD for 'kd', else the method by name with its defaults, and
+    (as `layers`) the teacher's layers it compares, whose outputs are computed once and shared like the logits."""
     if name == 'kd': return dict(KD)
-    from kd_nb.methods import METHODS
-    return dict(method=name, live=getattr(METHODS[name], 'inputs', 'logits') == 'features')
+    from kd_nb.methods import as_distiller
+    return dict(method=name, layers=tuple(as_distiller(name).teacher_layers))
 
 def parse_args(argv=None):
     p = base_parser(__doc__.split('\n\n')[0], RESULTS/'methods_cifar10.json', default_seeds=3)
@@ -60,7 +59,7 @@ def parse_args(argv=None):
 
 def plan_for(a) -> list:
     "The runs, seed by seed: `(key, seed, train_kd kwargs or None for cross-entropy, metadata)`."
-    meta = lambda m: {k: v for k, v in dict(kd_kwargs(m), method=m).items() if k != 'live'}
+    meta = lambda m: {k: v for k, v in dict(kd_kwargs(m), method=m).items() if k != 'layers'}
     return [(m, s, None if m == 'ce' else kd_kwargs(m), {} if m == 'ce' else meta(m)) for s in a.seed_list for m in ['ce'] + a.method_list]
 
 def main(argv=None):

@@ -119,7 +119,7 @@ class Bench:
         self.test_dl = get_loaders(self.data, a.batch_size, device=self.device, seed=0)[1]
         self.tcfg = Config(dataset='cifar10', epochs=a.teacher_epochs, lr=a.lr, batch_size=a.batch_size, seed=42,
                            subset=a.subset, test_subset=a.test_subset)
-        self._teacher = self._logits = None
+        self._teacher = self._logits = None; self._outputs = {}
 
     def settings(self, **extra) -> dict:
         "What must be equal for two results to be merged into one file."
@@ -154,18 +154,30 @@ class Bench:
             print(f"teacher: logits of {len(self._logits)} training images in {self.teacher_info['logits_seconds']:.1f} s", flush=True)
         return self._logits
 
+    def outputs(self, layers=()):
+        "The teacher's logits and, if `layers` are named, their outputs (`kd_nb.training.teacher_features`), computed once per set of layers."
+        if not layers: return self.logits()
+        key = tuple(sorted(layers))
+        if key not in self._outputs:
+            from kd_nb.training import teacher_features
+            t0 = time.perf_counter()
+            dl = get_loaders(self.data, self.a.batch_size, device=self.device, seed=0)[0]
+            self._outputs[key] = teacher_features(self.teacher(), dl, list(key), self.device, **self.pkw)
+            print(f"teacher: logits and the outputs of {', '.join(key)} for {dl.n} training images in {time.perf_counter() - t0:.1f} s", flush=True)
+        return self._outputs[key]
+
     def student(self, seed:int, kd:dict|None=None) -> dict:
-        "Train one student for `seed`: cross-entropy if `kd` is None, else `train_kd(**kd)` against the cached logits."
+        "Train one student for `seed`: cross-entropy if `kd` is None, else `train_kd(**kd)` against the teacher's outputs, computed once."
         a = self.a
-        if kd is not None: teacher, tl = self.teacher(), self.logits()
+        if kd is not None:
+            kw = dict(kd); layers = kw.pop('layers', ())   # the teacher's layers a feature method compares
+            teacher, tl = self.teacher(), self.outputs(layers)
         seed_everything(seed); s = StudentModel(**models_for(self.info))
         dl = get_loaders(self.data, a.batch_size, device=self.device, seed=seed)[0]
         t0 = time.perf_counter()
         if kd is None: hist = train(s, dl, a.epochs, a.lr, self.device, quiet=not a.verbose, desc=f'ce seed {seed}', **self.pkw)
-        else:
-            kw = dict(kd); live = kw.pop('live', False)
-            hist = train_kd(teacher, s, dl, a.epochs, a.lr, self.device, teacher_outputs=None if live else tl,
-                            quiet=not a.verbose, desc=f'kd seed {seed}', **kw, **self.pkw)
+        else: hist = train_kd(teacher, s, dl, a.epochs, a.lr, self.device, teacher_outputs=tl, quiet=not a.verbose,
+                              desc=f'kd seed {seed}', **kw, **self.pkw)
         sec = time.perf_counter() - t0
         acc = evaluate(s, self.test_dl, **self.pkw)['acc']
         return dict(acc=acc, seconds=sec, history=hist)
