@@ -4,20 +4,21 @@
 
 # %% ../nbs/05_experiment.ipynb #0c481f23
 from __future__ import annotations
-import argparse, hashlib, json, math, os, sys, time
+import argparse, copy, hashlib, json, math, os, sys, time
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
 import numpy as np
 import torch
 from .core import get_device, seed_everything, in_test, hardware_info, resolve_precision, PRECISIONS
-from .data import ImageArrays, load_arrays, get_loaders, dataset_info
-from .models import TeacherModel, StudentModel, count_params, models_for
+from .data import ImageArrays, load_arrays, get_loaders, dataset_info, load_folder
+from .models import TeacherModel, StudentModel, count_params, models_for, build_model, check_model_name
+from .export import export_onnx, latency_table, LatencyTable, _ms, _require
 from .training import train, train_kd, evaluate, per_class_accuracy, get_logits
 
 # %% auto #0
-__all__ = ['NAMES', 'COLORS', 'FIGURES', 'Config', 'default_cache_dir', 'teacher_key', 'get_teacher', 'Comparison', 'compare',
-           'results_table', 'ResultsTable', 'plot_curves', 'plot_acc_vs_params', 'plot_per_class', 'plot_predictions',
-           'plot_teacher_temperatures', 'save_outputs', 'kd_nb_compare']
+__all__ = ['NAMES', 'COLORS', 'FIGURES', 'Config', 'default_cache_dir', 'teacher_key', 'get_teacher', 'load_teacher',
+           'Comparison', 'compare', 'results_table', 'ResultsTable', 'plot_curves', 'plot_acc_vs_params',
+           'plot_per_class', 'plot_predictions', 'plot_teacher_temperatures', 'save_outputs', 'kd_nb_compare']
 
 # %% ../nbs/05_experiment.ipynb #a29853d2
 @dataclass
@@ -35,8 +36,21 @@ class Config:
     test_subset:int|None=None # test images used (None: all)
     teacher_epochs:int|None=None # default: `epochs`
     precision:str='auto' # 'auto', 'fp32' (the seed's arithmetic), 'bf16' or 'fp16'; see `kd_nb.core.resolve_precision`
+    data_folder:str|None=None # an image folder (train/ and test/ or val/, one folder per class) instead of `dataset`; see `kd_nb.data.load_folder`
+    image_size:int|None=None # with `data_folder`: images are resized and centre-cropped to this size (default 64)
+    teacher_arch:str='teacher' # 'teacher' (the seed's) or a torchvision classifier, e.g. 'resnet18'; see `kd_nb.models.build_model`
+    student_arch:str='student' # 'student' (the seed's) or a torchvision classifier, e.g. 'mobilenet_v3_small'
+    teacher_weights:str|None=None # a teacher trained elsewhere (a state_dict of `teacher_arch`): evaluated, not trained
     def __post_init__(self):
-        dataset_info(self.dataset)
+        if self.data_folder is None:
+            dataset_info(self.dataset)
+            if self.image_size is not None:
+                raise ValueError("image_size (--image-size) applies to a data folder (--data-folder) only; the built-in datasets keep their size")
+        elif self.image_size is not None and (not isinstance(self.image_size, int) or isinstance(self.image_size, bool) or self.image_size < 1):
+            raise ValueError(f"image_size must be a positive int, got {self.image_size!r}")
+        check_model_name(self.teacher_arch); check_model_name(self.student_arch)
+        if self.teacher_weights is not None and not Path(self.teacher_weights).is_file():
+            raise FileNotFoundError(f"teacher weights {self.teacher_weights} not found")
         if self.teacher_epochs is None: self.teacher_epochs = self.epochs
         for k in ('epochs', 'teacher_epochs', 'batch_size', 'subset', 'test_subset'):
             v = getattr(self, k)
@@ -53,11 +67,16 @@ def default_cache_dir() -> Path:
     "Where trained teachers are kept: `$KD_NB_CACHE`, else `~/.cache/kd_nb/teachers`."
     return Path(os.environ.get('KD_NB_CACHE') or Path.home()/'.cache'/'kd_nb'/'teachers').expanduser()
 
+def _arch_key(name:str) -> str:
+    "The teacher's architecture in its cache key: the seed's keeps its earlier key; torchvision's carry torchvision's version."
+    if name == 'teacher': return 'TeacherModel-v1'
+    import torchvision; return f"torchvision-{torchvision.__version__.split('+')[0]}:{name}"
+
 def teacher_key(data:ImageArrays, cfg:Config, mean=None, std=None,
                 precision:str='fp32', # the resolved precision the teacher trains in; fp32 teachers keep their earlier keys
                ) -> str:
     "A key for the teacher that `cfg` trains on `data`: any change to the data or the settings gives another."
-    spec = dict(arch='TeacherModel-v1', dataset=data.info.name, data=data.fingerprint(), mean=mean or data.info.mean,
+    spec = dict(arch=_arch_key(cfg.teacher_arch), dataset=data.info.name, data=data.fingerprint(), mean=mean or data.info.mean,
                 std=std or data.info.std, epochs=cfg.teacher_epochs, lr=cfg.lr, batch_size=cfg.batch_size, seed=cfg.seed,
                 model=models_for(data.info))
     if precision != 'fp32': spec['precision'] = precision
@@ -72,13 +91,15 @@ def get_teacher(data:ImageArrays, # the dataset
                 checkpoint:str|Path|None=None, resume:bool=False, # see `fit`
                 valid_loader=None, # evaluated after each epoch, for the training curves
                 precision:str|None=None, # 'auto', 'fp32', 'bf16' or 'fp16'; default `cfg.precision`
+                model=None, # a function that builds the teacher to train (then it is not cached); default `build_model(cfg.teacher_arch, ...)`
                ) -> tuple:
     "A trained teacher for `cfg` on `data`, from the cache or trained (and cached) in `cfg.precision`; returns `(teacher, record)`."
     device, cache = get_device(device), Path(cache_dir or default_cache_dir())
     prec = resolve_precision(precision or cfg.precision, device)
     key = teacher_key(data, cfg, precision=prec); wpath, jpath = cache/f"teacher-{key}.pt", cache/f"teacher-{key}.json"
-    teacher = TeacherModel(**models_for(data.info))
-    if wpath.exists() and jpath.exists() and not retrain:
+    build = model or (lambda: build_model(cfg.teacher_arch, **models_for(data.info)))
+    teacher = build()
+    if model is None and wpath.exists() and jpath.exists() and not retrain:
         try:
             teacher.load_state_dict(torch.load(wpath, map_location='cpu', weights_only=True))
             rec = json.loads(jpath.read_text())
@@ -86,19 +107,78 @@ def get_teacher(data:ImageArrays, # the dataset
                                 "pass retrain=True / --retrain-teacher to train a new one")
             return teacher.to(device), dict(rec, reused=True, path=str(wpath))
         except Exception as e: print(f"note: the cached teacher {wpath.name} could not be read ({e}); training a new one")
-    seed_everything(cfg.seed); teacher = TeacherModel(**models_for(data.info))
+    seed_everything(cfg.seed); teacher = build()
     train_dl = get_loaders(data, cfg.batch_size, device=device, seed=cfg.seed)[0]
     t0 = time.perf_counter()
     hist = train(teacher, train_dl, cfg.teacher_epochs, cfg.lr, device, valid_loader=valid_loader, quiet=quiet,
                  checkpoint=checkpoint, resume=resume, desc='teacher', config=dict(role='teacher', key=key), precision=prec)
     rec = dict(key=key, history=hist, seconds=time.perf_counter() - t0 if not resume else sum(h['seconds'] for h in hist),
                device=str(device), precision=prec, config=asdict(cfg), data=data.fingerprint())
+    if model is not None: return teacher, dict(rec, reused=False, path=None)  # the key cannot tell two builder functions apart
     try:
         cache.mkdir(parents=True, exist_ok=True)
         tmp = wpath.with_name(wpath.name + '.tmp'); torch.save(teacher.state_dict(), tmp); os.replace(tmp, wpath)
         jpath.write_text(json.dumps(rec, indent=1))
     except OSError as e: print(f"note: could not cache the teacher in {cache} ({e})")
     return teacher, dict(rec, reused=False, path=str(wpath))
+
+# %% ../nbs/05_experiment.ipynb #2e34d3a0
+def load_teacher(path:str|Path, # a state_dict, saved with `torch.save(model.state_dict(), path)`
+                 arch:str, # the architecture it belongs to: 'teacher' or a torchvision classifier's name
+                 info, # the data's `DatasetInfo`: class count, channels and image size
+                ) -> torch.nn.Module:
+    "A teacher trained elsewhere: `arch` built for the data, with the weights in `path` (read with `weights_only=True`), in eval mode."
+    path = Path(path)
+    if not path.is_file(): raise FileNotFoundError(f"teacher weights {path} not found")
+    model = build_model(arch, **models_for(info))
+    fix = "save the teacher's weights with torch.save(model.state_dict(), path)"
+    try: sd = torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as e:
+        first = (str(e).strip().splitlines() or [''])[0][:200]
+        raise ValueError(f"cannot read {path} as weights with weights_only=True ({type(e).__name__}: {first}); {fix}") from None
+    for k in ('state_dict', 'model'):
+        if isinstance(sd, dict) and isinstance(sd.get(k), dict): sd = sd[k]
+    if not isinstance(sd, dict) or not sd or not all(isinstance(v, torch.Tensor) for v in sd.values()):
+        raise ValueError(f"{path} holds a {type(sd).__name__}, not a state_dict (a dict of tensors); {fix}")
+    if all(k.startswith('module.') for k in sd): sd = {k[len('module.'):]: v for k, v in sd.items()}
+    own = model.state_dict()
+    missing, extra = [k for k in own if k not in sd], [k for k in sd if k not in own]
+    shapes = [f"{k}: {tuple(sd[k].shape)} in the file, {tuple(v.shape)} in the model" for k, v in own.items() if k in sd and sd[k].shape != v.shape]
+    if missing or extra or shapes:
+        few = lambda l: ', '.join(l[:3]) + (', ...' if len(l) > 3 else '')
+        parts = ([f"{len(missing)} weights missing ({few(missing)})"] if missing else []) + \
+                ([f"{len(extra)} unexpected ({few(extra)})"] if extra else []) + ([f"shapes differ ({few(shapes)})"] if shapes else [])
+        h, w, c = info.shape
+        raise ValueError(f"the weights in {path} do not fit {arch} for {len(info.classes)} classes of {c}×{h}×{w} images: {'; '.join(parts)}. "
+                         "Pass the architecture they were trained as (--teacher-arch) and data with the same classes")
+    model.load_state_dict(sd)
+    return model.eval()
+
+# %% ../nbs/05_experiment.ipynb #c3bb2766
+def _teacher_for(spec, data:ImageArrays, cfg:Config, test_dl, device, quiet:bool, prec:str, **kw) -> tuple:
+    "The comparison's teacher and its record: `spec` if it is a module, else from `cfg.teacher_weights`, else trained or from the cache."
+    if isinstance(spec, torch.nn.Module) or (spec is None and cfg.teacher_weights):
+        given = isinstance(spec, torch.nn.Module)
+        teacher = (spec if given else load_teacher(cfg.teacher_weights, cfg.teacher_arch, data.info)).to(device)
+        src = f"a given {type(spec).__name__}" if given else str(cfg.teacher_weights)
+        acc = evaluate(teacher, test_dl, precision=prec)['acc']
+        if not quiet: print(f"teacher: {src} (not trained here): test accuracy {acc:.2f}%")
+        return teacher, dict(history=[], seconds=0.0, reused=False, given=True, source=src)
+    teacher, rec = get_teacher(data, cfg, device=device, quiet=quiet, valid_loader=test_dl, model=spec, **kw)
+    return teacher, dict(rec, given=False, source='the teacher cache' if rec['reused'] else 'trained here')
+
+def _ship(models:dict, test_dl, out) -> dict:
+    "The students as ONNX files in `out` (checked against PyTorch), and the latency table of all three models."
+    import tempfile
+    example = next(test_dl.ordered(2))[0].cpu()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(out) if out is not None else Path(tmp)
+        recs = {k: export_onnx(models[k], folder/f"{k}.onnx", example) for k in ('student', 'student_kd')}
+        table = latency_table(models, example, repeats=3 if in_test() else 30, warmup=1 if in_test() else 5, test_loader=test_dl,
+                              onnx_paths={k: r['path'] for k, r in recs.items()})
+    lat = table.to_dict()
+    for r in lat['rows']: r['path'] = Path(r['path']).name if r['model'] != 'teacher' else None   # the teacher's file was temporary
+    return dict(onnx={k: dict(r, path=Path(r['path']).name) for k, r in recs.items()}, latency=lat)
 
 # %% ../nbs/05_experiment.ipynb #0c5d725c
 @dataclass
@@ -122,18 +202,30 @@ def compare(cfg:Config|None=None, # the settings; default: the seed's
             cache_dir=None, retrain_teacher:bool=False, # see `get_teacher`
             device=None, quiet:bool=False,
             resume:bool=False, # resume interrupted training from the checkpoints in `out`
+            teacher=None, # a trained teacher module (evaluated, not trained), or a function that builds one to train; default from `cfg`
+            student=None, # a student module (both students start from a copy of it) or a function that builds one; default `cfg.student_arch`
+            export:str|None=None, # 'onnx': the students as ONNX files in `out`, and a latency table of all three models in the results
            ) -> Comparison:
     "Train a teacher, a student from scratch and a distilled student with the same initial weights; compare them."
     cfg = cfg or Config(); device = get_device(device); t_start = time.perf_counter()
+    t_spec, s_spec = teacher, student
+    if export not in (None, 'onnx'): raise ValueError(f"export must be None or 'onnx', got {export!r}")
+    if export: _require('onnx', 'onnxruntime')
     prec = resolve_precision(cfg.precision, device)   # before any work: 'fp16' on a CPU is refused here
     if out is not None: out = _check_writable(out)
+    if data is None and cfg.data_folder:
+        data = load_folder(cfg.data_folder, cfg.image_size or 64, subset=cfg.subset, test_subset=cfg.test_subset, quiet=quiet)
     if data is None: data = load_arrays(cfg.dataset, data_dir, cfg.subset, cfg.test_subset)
     if not quiet: print(f"{data}\ndevice: {device}, precision: {prec}")
     ck = (lambda n: out/'checkpoints'/f'{n}.pt') if out is not None else (lambda n: None)
     train_dl, test_dl = get_loaders(data, cfg.batch_size, device=device, seed=cfg.seed)
-    teacher, trec = get_teacher(data, cfg, cache_dir, retrain_teacher, device, quiet, ck('teacher'), resume, test_dl)
-    seed_everything(cfg.seed); student = StudentModel(**models_for(data.info))
-    seed_everything(cfg.seed); student_kd = StudentModel(**models_for(data.info))
+    teacher, trec = _teacher_for(t_spec, data, cfg, test_dl, device, quiet, prec, cache_dir=cache_dir, retrain=retrain_teacher,
+                                 checkpoint=ck('teacher'), resume=resume)
+    def new_student():
+        seed_everything(cfg.seed)
+        if s_spec is None: return build_model(cfg.student_arch, **models_for(data.info))
+        return copy.deepcopy(s_spec) if isinstance(s_spec, torch.nn.Module) else s_spec()
+    student, student_kd = new_student(), new_student()
     same_init = all(torch.equal(a, b) for a, b in zip(student.state_dict().values(), student_kd.state_dict().values()))
     if not same_init: raise RuntimeError("the two students should start from the same weights")
     t0 = time.perf_counter()
@@ -147,7 +239,7 @@ def compare(cfg:Config|None=None, # the settings; default: the seed's
     kd_sec = time.perf_counter() - t0
     models = dict(teacher=teacher, student=student, student_kd=student_kd)
     ev = {k: evaluate(m, test_dl, precision=prec) for k, m in models.items()}
-    res = dict(dataset=cfg.dataset, teacher_acc=ev['teacher']['acc'], student_acc=ev['student']['acc'], kd_acc=ev['student_kd']['acc'],
+    res = dict(dataset=data.info.name, teacher_acc=ev['teacher']['acc'], student_acc=ev['student']['acc'], kd_acc=ev['student_kd']['acc'],
                epochs=cfg.epochs, device=str(device), precision=prec, config=asdict(cfg),
                params={k: count_params(m) for k, m in models.items()},
                test_loss={k: v['loss'] for k, v in ev.items()},
@@ -157,6 +249,9 @@ def compare(cfg:Config|None=None, # the settings; default: the seed's
                teacher_reused=trec['reused'], n_train=len(data.y_train), n_test=len(data.y_test), data_source=data.source,
                torch=torch.__version__, threads=torch.get_num_threads(), hardware=hardware_info())
     res['seconds'] = trec['seconds'] + s_sec + kd_sec
+    res.update(teacher_arch=cfg.teacher_arch if t_spec is None else type(teacher).__name__, teacher_given=trec['given'],
+               teacher_source=trec['source'], student_arch=cfg.student_arch if s_spec is None else type(student).__name__)
+    if export: res.update(_ship(models, test_dl, out))
     res['seconds_this_run'] = time.perf_counter() - t_start
     comp = Comparison(res, models, data, (train_dl, test_dl))
     if out is not None: save_outputs(comp, out)
@@ -167,22 +262,37 @@ def _rows(res):
     return [('Teacher', 'teacher', res['teacher_acc']), ('Student (cross-entropy)', 'student', res['student_acc']),
             ('Student (distilled)', 'student_kd', res['kd_acc'])]
 
+def _columns(res:dict) -> list:
+    "The table's columns after the model's name: (header, cell for a model key and its accuracy); ONNX size and times if measured."
+    lat = {r['model']: r for r in (res.get('latency') or {}).get('rows', [])}
+    cols = [('parameters', lambda k, a: f"{res['params'][k]:,}"), ('test accuracy', lambda k, a: f"{a:.2f}%"),
+            ('training time', lambda k, a: 'not trained here' if k == 'teacher' and res.get('teacher_given') else f"{res['seconds_phase'][k]:.0f} s")]
+    if lat:
+        cols.append(('ONNX file', lambda k, a: f"{lat[k]['size_mb']:.2f} MB"))
+        cols += [(f"ms/image, batch {b}", lambda k, a, b=b: _ms(lat[k]['onnx_ms'][str(b)])) for b in res['latency']['batch_sizes']]
+    return cols
+
+def _caption(res:dict) -> str:
+    return f"ms/image: ONNX Runtime. {LatencyTable(**res['latency']).caption()}" if res.get('latency') else ''
+
 def results_table(res:dict) -> str:
-    "The comparison as a Markdown table: parameters, test accuracy and training time of each model."
-    lines = ['| model | parameters | test accuracy | training time |', '|---|---:|---:|---:|']
-    lines += [f"| {n} | {res['params'][k]:,} | {a:.2f}% | {res['seconds_phase'][k]:.0f} s |" for n, k, a in _rows(res)]
-    return '\n'.join(lines)
+    "The comparison as a Markdown table: parameters, test accuracy and training time of each model (and ONNX size and latency if measured)."
+    cols = _columns(res)
+    lines = ['| model | ' + ' | '.join(h for h, _ in cols) + ' |', '|---|' + '---:|' * len(cols)]
+    lines += ['| ' + ' | '.join([n] + [f(k, a) for _, f in cols]) + ' |' for n, k, a in _rows(res)]
+    return '\n'.join(lines) + (f"\n\n{_caption(res)}" if res.get('latency') else '')
 
 class ResultsTable:
     "Shows a results dict as a table in notebooks (HTML) and in Markdown documents."
     def __init__(self, res:dict): self.res = res
     def _repr_markdown_(self): return results_table(self.res)
     def _repr_html_(self):
-        r = self.res; cells = ''.join(f"<tr><td>{n}</td><td style='text-align:right'>{r['params'][k]:,}</td>"
-                                      f"<td style='text-align:right'>{a:.2f}%</td><td style='text-align:right'>{r['seconds_phase'][k]:.0f} s</td></tr>"
-                                      for n, k, a in _rows(r))
-        return ("<table><thead><tr><th>model</th><th>parameters</th><th>test accuracy</th><th>training time</th></tr></thead>"
-                f"<tbody>{cells}</tbody></table>")
+        r, cols = self.res, _columns(self.res)
+        cells = ''.join("<tr><td>" + n + "</td>" + ''.join(f"<td style='text-align:right'>{f(k, a)}</td>" for _, f in cols) + "</tr>"
+                        for n, k, a in _rows(r))
+        cap = f"<p><small>{_caption(r)}</small></p>" if r.get('latency') else ''
+        return ("<table><thead><tr><th>model</th>" + ''.join(f"<th>{h}</th>" for h, _ in cols) + "</tr></thead>"
+                f"<tbody>{cells}</tbody></table>{cap}")
 
 # %% ../nbs/05_experiment.ipynb #da1a2529
 NAMES = dict(teacher='teacher', student='student', student_kd='student (KD)')
@@ -250,6 +360,7 @@ def save_outputs(comp:Comparison, out:str|Path):
     (out/'results.json').write_text(json.dumps(res, indent=1))
     figs = dict(curves=plot_curves(res), acc_vs_params=plot_acc_vs_params(res), per_class=plot_per_class(res, comp.data.classes),
                 predictions=plot_predictions(comp), teacher_temperatures=plot_teacher_temperatures(comp))
+    if res.get('latency'): figs['latency'] = LatencyTable(**res['latency']).plot()
     for name, fig in figs.items(): fig.savefig(out/f"{name}.png", dpi=110, bbox_inches='tight'); plt.close(fig)
     for k in ('student', 'student_kd'): torch.save(comp.models[k].state_dict(), out/f"{k}.pt")
 
@@ -284,6 +395,12 @@ def _parser():
     p.add_argument('--cache-dir', default=None, help="where trained teachers are kept (default: $KD_NB_CACHE or ~/.cache/kd_nb/teachers)")
     p.add_argument('--retrain-teacher', action='store_true', help="train the teacher even if a cached one matches")
     p.add_argument('--resume', action='store_true', help="continue interrupted training from the checkpoints in --out")
+    p.add_argument('--data-folder', default=None, help="an image folder to use instead of --dataset: train/ and test/ (or val/), one folder per class")
+    p.add_argument('--image-size', type=_pos_int, default=None, help="with --data-folder: resize and centre-crop images to this size (default: 64)")
+    p.add_argument('--teacher-arch', default='teacher', help="the teacher: 'teacher' (the seed's, default) or a torchvision classifier, e.g. resnet18")
+    p.add_argument('--student-arch', default='student', help="the students: 'student' (the seed's, default) or a torchvision classifier, e.g. mobilenet_v3_small")
+    p.add_argument('--teacher-weights', default=None, help="a trained teacher's state_dict for --teacher-arch: evaluated, not trained")
+    p.add_argument('--export', choices=['onnx'], default=None, help="onnx: write student.onnx and student_kd.onnx to --out and time all three models")
     p.add_argument('--precision', choices=PRECISIONS, default='auto',
                    help="auto (default: bf16 where the CPU or GPU computes it natively, else fp32), fp32 (the seed's arithmetic), bf16, fp16 (CUDA only)")
     p.add_argument('--quiet', action='store_true', help="no progress output (without it: bars on a terminal, one line per epoch in a log)")
@@ -296,15 +413,18 @@ def kd_nb_compare(argv=None):
         cfg = Config(dataset=a.dataset, epochs=a.epochs if a.epochs is not None else (3 if a.quick else 10), lr=a.lr, batch_size=a.batch_size, seed=a.seed,
                      temperature=a.temperature, soft_target_loss_weight=a.soft_weight, ce_loss_weight=a.ce_weight,
                      subset=a.subset if a.subset is not None else (5000 if a.quick else None),
-                     test_subset=a.test_subset if a.test_subset is not None else (2000 if a.quick else None), precision=a.precision)
+                     test_subset=a.test_subset if a.test_subset is not None else (2000 if a.quick else None), precision=a.precision,
+                     data_folder=a.data_folder, image_size=a.image_size, teacher_arch=a.teacher_arch, student_arch=a.student_arch,
+                     teacher_weights=a.teacher_weights)
         from kd_nb.losses import _check_args
         _check_args(torch.zeros(1, 2), torch.zeros(1, 2), torch.zeros(1, dtype=torch.long), cfg.temperature,
                     cfg.soft_target_loss_weight, cfg.ce_loss_weight)
         comp = compare(cfg, data_dir=a.data_dir, out=a.out, cache_dir=a.cache_dir, retrain_teacher=a.retrain_teacher,
-                       device=a.device, quiet=a.quiet, resume=a.resume)
-    except (ValueError, FileNotFoundError, PermissionError, FloatingPointError) as e:
+                       device=a.device, quiet=a.quiet, resume=a.resume, export=a.export)
+    except (ValueError, FileNotFoundError, PermissionError, FloatingPointError, MemoryError, ImportError) as e:
         print(f"kd_nb_compare: error: {e}", file=sys.stderr); return 2
     r = comp.results
     print(f"\n{results_table(r)}\n\n{r['n_train']} training images, {r['epochs']} epochs, {r['device']}, {r['precision']}; "
-          f"{r['seconds_this_run']:.0f} s this run{' (teacher reused)' if r['teacher_reused'] else ''}. Written to {a.out}/")
+          f"{r['seconds_this_run']:.0f} s this run{' (teacher reused)' if r['teacher_reused'] else ''}. Written to {a.out}/"
+          f"{' (with student.onnx and student_kd.onnx)' if a.export else ''}")
     return 0
