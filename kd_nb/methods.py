@@ -365,6 +365,8 @@ class Distiller(nn.Module):
             seen[m.name] = seen.get(m.name, 0) + 1
             self.keys.append(m.name if seen[m.name] == 1 else f"{m.name}_{seen[m.name]}")
     @property
+    def label(self) -> str: return '+'.join(self.keys)   # 'dkd', 'kd+fitnet': names a run
+    @property
     def feature_terms(self) -> list: return [m for m in self.terms if m.inputs == 'features']
     @property
     def teacher_layers(self) -> list: return list(dict.fromkeys(m.teacher_layer for m in self.feature_terms))
@@ -417,23 +419,40 @@ def _make(name, kwargs):
     if bad: raise ValueError(f"{cls.__name__} has no setting {', '.join(map(repr, bad))}; its settings are {', '.join(ok)}")
     return cls(**kwargs)
 
-def parse_methods(spec:str, # e.g. "kd", "dkd(beta=4, temperature=2)", "kd, fitnet(student_layer='features.3')"
+def _terms(el):
+    "The terms of one item: its '+'-joined parts."
+    if isinstance(el, ast.BinOp) and isinstance(el.op, ast.Add): return _terms(el.left) + _terms(el.right)
+    return [el]
+
+def _term(el, src, spec):
+    if isinstance(el, ast.Name): return el.id, {}
+    if isinstance(el, ast.Call) and isinstance(el.func, ast.Name) and not el.args and all(k.arg for k in el.keywords):
+        try: return el.func.id, {k.arg: ast.literal_eval(k.value) for k in el.keywords}
+        except ValueError: raise ValueError(f"the settings of {el.func.id} in {spec!r} must be numbers or quoted strings") from None
+    raise ValueError(f"cannot read {ast.get_source_segment(src, el)!r} in the method spec {spec!r}: give a method name, "
+                     "with its settings by name, such as dkd(beta=4)")
+
+def parse_methods(spec:str, # e.g. "dkd", "dkd(beta=4, temperature=2)", "kd, dkd, kd+fitnet(weight=1)+ce(weight=0.5)"
                  ) -> list:
-    "Methods from text: names separated by commas, each optionally with keyword settings in brackets."
+    "One `Distiller` per comma-separated item of `spec`; in an item, methods joined by '+' add up and `ce(weight=w)` sets the cross-entropy weight."
     if not isinstance(spec, str) or not spec.strip(): raise ValueError(f"a method spec must be a non-empty string, got {spec!r}")
-    try: tree = ast.parse(f"[{spec}]", mode='eval').body
+    src = f"[{spec}]"
+    try: tree = ast.parse(src, mode='eval').body
     except SyntaxError: tree = None
-    if not isinstance(tree, ast.List): raise ValueError(f"cannot read the method spec {spec!r}: write names separated by commas, "
-                                                       "each with optional settings such as dkd(beta=4, temperature=2)")
+    if not isinstance(tree, ast.List) or not tree.elts:
+        raise ValueError(f"cannot read the method spec {spec!r}: write method names, each with optional settings such as "
+                         "dkd(beta=4, temperature=2); '+' adds methods into one loss, ',' separates methods trained apart")
     out = []
     for el in tree.elts:
-        if isinstance(el, ast.Name): out.append(_make(el.id, {})); continue
-        if not (isinstance(el, ast.Call) and isinstance(el.func, ast.Name)) or el.args:
-            raise ValueError(f"cannot read {ast.get_source_segment(f'[{spec}]', el)!r} in the method spec {spec!r}: "
-                             "give a method name, with its settings by name, such as dkd(beta=4)")
-        try: kw = {k.arg: ast.literal_eval(k.value) for k in el.keywords}
-        except ValueError: raise ValueError(f"the settings of {el.func.id} in {spec!r} must be numbers or quoted strings") from None
-        out.append(_make(el.func.id, kw))
+        terms, ce = [], None
+        for t in _terms(el):
+            name, kw = _term(t, src, spec)
+            if name.lower() != 'ce': terms.append(_make(name, kw)); continue
+            if set(kw) != {'weight'}: raise ValueError(f"ce takes one setting, the cross-entropy's weight, as in ce(weight=0.5); got {kw}")
+            ce = kw['weight']
+        if not terms: raise ValueError(f"{ast.get_source_segment(src, el)!r} in {spec!r} has no distillation method, only the cross-entropy; "
+                                       "for the cross-entropy alone, train without distillation")
+        out.append(Distiller(terms, ce))
     return out
 
 def get_method(spec) -> Method:
@@ -441,22 +460,30 @@ def get_method(spec) -> Method:
     if isinstance(spec, Method): return spec
     if isinstance(spec, type) and issubclass(spec, Method) and spec.name: return spec()
     if isinstance(spec, str):
-        ms = parse_methods(spec)
-        if len(ms) != 1: raise ValueError(f"{spec!r} names {len(ms)} methods; give one (or use as_distiller for several)")
-        return ms[0]
+        ds = parse_methods(spec)
+        if len(ds) != 1 or len(ds[0].terms) != 1 or ds[0].ce_weight != ds[0].terms[0].ce_weight:
+            raise ValueError(f"{spec!r} is not one method; use as_distiller or parse_methods for several")
+        return ds[0].terms[0]
     raise TypeError(f"a method is a name such as 'kd' or a kd_nb.methods.Method, got {spec!r}")
 
-def as_distiller(method, # a name or spec text, a `Method` or method class, a list of these, or a `Distiller`
+def as_distiller(method, # a name or spec ('dkd', 'kd+fitnet'), a `Method` or method class, a list of these, or a `Distiller`
                  ce_weight:float|None=None, # weight of the cross-entropy; default: the first method's
                 ) -> Distiller:
-    "A `Distiller` for whatever a user passes as `method=`."
+    "A `Distiller` for whatever a user passes as `method=`: terms given in a list or joined by '+' add up."
     if isinstance(method, Distiller):
         if ce_weight is not None and ce_weight != method.ce_weight:
             raise ValueError(f"this Distiller has ce_weight {method.ce_weight}; set it when building it, not again here")
         return method
-    items = method if isinstance(method, (list, tuple)) else [method]
-    terms = []
-    for it in items: terms += parse_methods(it) if isinstance(it, str) else [get_method(it)]
+    if isinstance(method, str):
+        ds = parse_methods(method)
+        if len(ds) != 1: raise ValueError(f"{method!r} names {len(ds)} methods to train separately (a comma separates them, as for "
+                                          f"kd_nb_compare --method); to add methods into one loss, join them with '+': {'+'.join(d.label for d in ds)!r}")
+        d = ds[0]
+        if ce_weight is None or ce_weight == d.ce_weight: return d
+        if 'ce(' in method.replace(' ', ''): raise ValueError(f"the cross-entropy weight is set twice: in {method!r} and as ce_weight={ce_weight}")
+        return Distiller(list(d.terms), ce_weight)
+    items, terms = (method if isinstance(method, (list, tuple)) else [method]), []
+    for it in items: terms += list(as_distiller(it).terms) if isinstance(it, str) else [get_method(it)]
     return Distiller(terms, ce_weight)
 
 # %% ../nbs/03_methods.ipynb #a1a918ed

@@ -16,7 +16,7 @@ from .losses import distillation_loss
 
 # %% auto #0
 __all__ = ['get_logits', 'evaluate', 'per_class_accuracy', 'save_checkpoint', 'load_checkpoint', 'NonFiniteLossError', 'fit',
-           'train', 'teacher_logits', 'train_kd']
+           'train', 'teacher_logits', 'train_kd', 'teacher_features']
 
 # %% ../nbs/04_training.ipynb #9973de15
 def _channels_last(model, device, precision) -> bool:
@@ -245,9 +245,13 @@ def train_kd(teacher:nn.Module, # the trained teacher; frozen, in eval mode
              cache_teacher:bool=True, # compute the teacher's logits once when the inputs are deterministic
              teacher_outputs:torch.Tensor|None=None, # `teacher_logits(teacher, loader)` computed before: reuse it for several students
              precision:str='auto', # for the teacher's pass and the student's training; see `kd_nb.core.resolve_precision`
+             method=None, # another distillation method: a name ('dkd', "dkd(beta=4)"), a `kd_nb.methods.Method`, a list of them, or a `Distiller`; None: the seed's KD
              **kwargs, # passed to `fit`: `valid_loader`, `quiet`, `checkpoint`, `resume`, `config`, `desc`
             ) -> list:
-    "Train `student` on the distillation loss against a frozen `teacher`; returns the per-epoch history."
+    "Train `student` on the distillation loss (the seed's KD, or `method`) against a frozen `teacher`; returns the per-epoch history."
+    if method is not None:
+        return _train_method(teacher, student, loader, epochs, lr, device, method, cache_teacher, teacher_outputs, precision,
+                             dict(temperature=temperature, soft_target_loss_weight=soft_target_loss_weight, ce_loss_weight=ce_loss_weight), **kwargs)
     device = get_device(device); prec = resolve_precision(precision, device); teacher.to(device).eval(); student.to(device)
     distillation_loss(torch.zeros(1, 2), torch.zeros(1, 2), torch.zeros(1, dtype=torch.long),
                       temperature, soft_target_loss_weight, ce_loss_weight)  # check the arguments before any work
@@ -268,6 +272,92 @@ def train_kd(teacher:nn.Module, # the trained teacher; frozen, in eval mode
     teacher_seconds = time.perf_counter() - t0
     kwargs['config'] = dict(kwargs.get('config') or {}, kd=kw, teacher=type(teacher).__name__)
     hist = fit(student, loader, loss_fn, epochs, lr, device, desc=kwargs.pop('desc', 'kd'), precision=prec, **kwargs)
+    for h in hist: h['teacher_cached'] = bool(cached)
+    if hist: hist[0]['teacher_pass_seconds'] = teacher_seconds
+    return hist
+
+# %% ../nbs/04_training.ipynb #1350cd73
+from .methods import Tap, Tapped, as_distiller, cache_nbytes, check_cache_fits, find_layer
+
+def teacher_features(teacher:nn.Module, # the trained teacher
+                     loader:TensorLoader, # the training data
+                     layers, # the teacher's layers to keep, as `named_modules()` names them
+                     device=None, # default: where the teacher's parameters are
+                     precision:str='auto', # the precision the teacher runs in; the outputs are stored in float32
+                    ) -> dict:
+    "The teacher's logits and `layers`' outputs (float32) for every image, in dataset order: `dict(logits=..., features={layer: ...})`."
+    if not isinstance(loader, TensorLoader): raise ValueError("teacher_features reads the images in dataset order: it needs a kd_nb TensorLoader")
+    device = torch.device(device) if device else next(teacher.parameters()).device
+    tp = Tapped(teacher, layers)
+    shapes = tp.probe(next(loader.ordered(2))[0].to(device))
+    check_cache_fits(cache_nbytes(shapes, loader.n), device, f"the teacher's logits and {', '.join(map(repr, tp.layers))} outputs "
+                     f"({sum(math.prod(s) for s in shapes.values()):,} numbers per image) for {loader.n:,} images")
+    logits, feats = tp.split(get_logits(tp, loader, device, precision=precision)[0])
+    return dict(logits=logits, features=feats)
+
+# %% ../nbs/04_training.ipynb #df9e0a53
+_KD_ARGS = dict(temperature=2.0, soft_target_loss_weight=0.25, ce_loss_weight=0.75)
+
+def _given_outputs(outputs, loader, k, layers, device):
+    "Logits and features from `teacher_outputs` (a logits tensor, or `teacher_features`' dict), checked against the method."
+    feats = {}
+    if isinstance(outputs, dict):
+        if 'logits' not in outputs: raise ValueError("teacher_outputs as a dict must be teacher_features(...)'s: {'logits': ..., 'features': {...}}")
+        logits, have = outputs['logits'], outputs.get('features', {})
+        missing = [n for n in layers if n not in have]
+        if missing: raise ValueError(f"teacher_outputs has no features for the teacher's layers {missing} that the method taps; "
+                                     f"compute them with teacher_features(teacher, loader, {layers}) or leave teacher_outputs=None")
+        for n in layers:
+            if have[n].shape[0] != loader.n: raise ValueError(f"teacher_outputs' features of {n!r} are for {have[n].shape[0]} images, the loader has {loader.n}")
+            feats[n] = have[n].detach().float().to(device)
+    else:
+        logits = outputs
+        if layers: raise ValueError(f"teacher_outputs holds only the teacher's logits, and the method also needs the outputs of the "
+                                    f"teacher's layers {layers}: pass teacher_features(teacher, loader, {layers}) or leave teacher_outputs=None")
+    _check_outputs(logits, loader, k)
+    return logits.detach().float().to(device), feats
+
+def _setup_method(dist, teacher, student, loader, device):
+    "Run both networks on two images with their layers tapped: checks the method's inputs and builds its adapters."
+    xb = next(iter(loader.ordered(2) if isinstance(loader, TensorLoader) else loader))[0][:2].to(device)
+    was = teacher.training, student.training; teacher.eval(); student.eval()
+    try:
+        with torch.no_grad(), Tap(teacher, dist.teacher_layers, 'teacher') as tt, Tap(student, dist.student_layers, 'student') as ts:
+            teacher(xb); student(xb)
+    finally: teacher.train(was[0]); student.train(was[1])
+    dist.setup(ts.outputs(), tt.outputs())
+
+def _train_method(teacher, student, loader, epochs, lr, device, method, cache_teacher, teacher_outputs, precision, kd_args, **kwargs):
+    "`train_kd` with a method of `kd_nb.methods`."
+    dist = as_distiller(method)
+    set_kd = [k for k, v in kd_args.items() if v != _KD_ARGS[k]]
+    if set_kd: raise ValueError(f"{', '.join(set_kd)} set the seed's KD, not method={method!r}: give a method its own settings, "
+                                "e.g. method='kd(temperature=4, weight=0.9)', and the cross-entropy weight with "
+                                "kd_nb.methods.Distiller(terms, ce_weight=...)")
+    device = get_device(device); prec = resolve_precision(precision, device); teacher.to(device).eval(); student.to(device)
+    tl_names, sl_names = dist.teacher_layers, dist.student_layers
+    for n in tl_names: find_layer(teacher, n, 'teacher')
+    for n in sl_names: find_layer(student, n, 'student')
+    k = _check_pair(teacher, student, loader, device)
+    if dist.feature_terms: _setup_method(dist, teacher, student, loader, device)
+    if teacher_outputs is not None: tl, tf = _given_outputs(teacher_outputs, loader, k, tl_names, device)
+    cached = teacher_outputs is not None or (cache_teacher and _fixed_inputs(loader))
+    t0 = time.perf_counter()
+    if cached and teacher_outputs is None:
+        if tl_names: out = teacher_features(teacher, loader, tl_names, device, prec); tl, tf = out['logits'], out['features']
+        else: tl, tf = teacher_logits(teacher, loader, device, prec), {}
+    tm = teacher if cached or prec == 'fp32' else _for_inference(teacher, device, prec)
+    def loss_fn(model, x, y, idx):
+        with Tap(model, sl_names, 'student') as ts: logits = model(x)
+        if cached: t, f = tl[idx], {n: v[idx] for n, v in tf.items()}
+        else:
+            with torch.no_grad(), Tap(tm, tl_names, 'teacher') as tt: t = tm(x)
+            f = tt.outputs()
+        loss, terms = dist(logits, t, y, ts.outputs(), f)
+        return loss, logits, terms
+    teacher_seconds = time.perf_counter() - t0
+    kwargs['config'] = dict(kwargs.get('config') or {}, method=dist.settings(), teacher=type(teacher).__name__)
+    hist = fit(student, loader, loss_fn, epochs, lr, device, desc=kwargs.pop('desc', 'kd'), precision=prec, extra=dist, **kwargs)
     for h in hist: h['teacher_cached'] = bool(cached)
     if hist: hist[0]['teacher_pass_seconds'] = teacher_seconds
     return hist
