@@ -20,6 +20,11 @@ __all__ = ['NAMES', 'COLORS', 'FIGURES', 'Config', 'default_cache_dir', 'teacher
            'Comparison', 'compare', 'results_table', 'ResultsTable', 'plot_curves', 'plot_acc_vs_params',
            'plot_per_class', 'plot_predictions', 'plot_teacher_temperatures', 'save_outputs', 'kd_nb_compare']
 
+# %% ../nbs/05_experiment.ipynb #d1a0c0c1
+import torch.distributed
+from .distributed import (init_distributed, cleanup, is_main, describe, on_main, main_first, rank_local, barrier,
+                                check_shareable, rank_tag, DistributedError)
+
 # %% ../nbs/05_experiment.ipynb #a29853d2
 @dataclass
 class Config:
@@ -83,6 +88,12 @@ def teacher_key(data:ImageArrays, cfg:Config, mean=None, std=None,
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
 # %% ../nbs/05_experiment.ipynb #d750132a
+def _read_teacher(wpath, jpath):
+    "A cached teacher's weights and record, or None (with a note if they could not be read)."
+    if not (wpath.exists() and jpath.exists()): return None
+    try: return torch.load(wpath, map_location='cpu', weights_only=True), json.loads(jpath.read_text())
+    except Exception as e: print(f"note: the cached teacher {wpath.name} could not be read ({e}); training a new one")
+
 def get_teacher(data:ImageArrays, # the dataset
                 cfg:Config, # the settings (teacher_epochs, lr, batch_size, seed)
                 cache_dir:str|Path|None=None, # default: `default_cache_dir()`
@@ -99,22 +110,24 @@ def get_teacher(data:ImageArrays, # the dataset
     key = teacher_key(data, cfg, precision=prec); wpath, jpath = cache/f"teacher-{key}.pt", cache/f"teacher-{key}.json"
     build = model or (lambda: build_model(cfg.teacher_arch, **models_for(data.info)))
     teacher = build()
-    if model is None and wpath.exists() and jpath.exists() and not retrain:
+    found = None if model is not None or retrain else on_main(_read_teacher, wpath, jpath)   # read by the main process, sent to the others
+    if found is not None:
         try:
-            teacher.load_state_dict(torch.load(wpath, map_location='cpu', weights_only=True))
-            rec = json.loads(jpath.read_text())
-            print(f"reusing the teacher trained in {rec['seconds']:.0f} s on {rec['device']} ({wpath.name} in the teacher cache); "
+            teacher.load_state_dict(found[0]); rec = found[1]
+            if is_main(): print(f"reusing the teacher trained in {rec['seconds']:.0f} s on {rec['device']} ({wpath.name} in the teacher cache); "
                                 "pass retrain=True / --retrain-teacher to train a new one")
             return teacher.to(device), dict(rec, reused=True, path=str(wpath))
-        except Exception as e: print(f"note: the cached teacher {wpath.name} could not be read ({e}); training a new one")
+        except Exception as e:
+            if is_main(): print(f"note: the cached teacher {wpath.name} could not be read ({e}); training a new one")
     seed_everything(cfg.seed); teacher = build()
     train_dl = get_loaders(data, cfg.batch_size, device=device, seed=cfg.seed)[0]
     t0 = time.perf_counter()
     hist = train(teacher, train_dl, cfg.teacher_epochs, cfg.lr, device, valid_loader=valid_loader, quiet=quiet,
                  checkpoint=checkpoint, resume=resume, desc='teacher', config=dict(role='teacher', key=key), precision=prec)
     rec = dict(key=key, history=hist, seconds=time.perf_counter() - t0 if not resume else sum(h['seconds'] for h in hist),
-               device=str(device), precision=prec, config=asdict(cfg), data=data.fingerprint())
+               device=str(device), precision=prec, config=asdict(cfg), data=data.fingerprint(), **describe())
     if model is not None: return teacher, dict(rec, reused=False, path=None)  # the key cannot tell two builder functions apart
+    if not is_main(): return teacher, dict(rec, reused=False, path=str(wpath))   # one process writes the cache
     try:
         cache.mkdir(parents=True, exist_ok=True)
         tmp = wpath.with_name(wpath.name + '.tmp'); torch.save(teacher.state_dict(), tmp); os.replace(tmp, wpath)
@@ -212,10 +225,12 @@ def compare(cfg:Config|None=None, # the settings; default: the seed's
     if export not in (None, 'onnx'): raise ValueError(f"export must be None or 'onnx', got {export!r}")
     if export: _require('onnx', 'onnxruntime')
     prec = resolve_precision(cfg.precision, device)   # before any work: 'fp16' on a CPU is refused here
-    if out is not None: out = _check_writable(out)
+    check_shareable(cfg.batch_size); quiet = quiet or not is_main()   # several processes: they share each batch, one reports
+    if out is not None: out = on_main(_check_writable, out)
     if data is None and cfg.data_folder:
         data = load_folder(cfg.data_folder, cfg.image_size or 64, subset=cfg.subset, test_subset=cfg.test_subset, quiet=quiet)
-    if data is None: data = load_arrays(cfg.dataset, data_dir, cfg.subset, cfg.test_subset)
+    if data is None:
+        with main_first(): data = load_arrays(cfg.dataset, data_dir, cfg.subset, cfg.test_subset)   # one process downloads
     if not quiet: print(f"{data}\ndevice: {device}, precision: {prec}")
     ck = (lambda n: out/'checkpoints'/f'{n}.pt') if out is not None else (lambda n: None)
     train_dl, test_dl = get_loaders(data, cfg.batch_size, device=device, seed=cfg.seed)
@@ -247,14 +262,14 @@ def compare(cfg:Config|None=None, # the settings; default: the seed's
                history=dict(teacher=trec['history'], student=s_hist, student_kd=kd_hist),
                seconds_phase=dict(teacher=trec['seconds'], student=s_sec, student_kd=kd_sec),
                teacher_reused=trec['reused'], n_train=len(data.y_train), n_test=len(data.y_test), data_source=data.source,
-               torch=torch.__version__, threads=torch.get_num_threads(), hardware=hardware_info())
+               torch=torch.__version__, threads=torch.get_num_threads(), hardware=hardware_info(), **describe())
     res['seconds'] = trec['seconds'] + s_sec + kd_sec
     res.update(teacher_arch=cfg.teacher_arch if t_spec is None else type(teacher).__name__, teacher_given=trec['given'],
                teacher_source=trec['source'], student_arch=cfg.student_arch if s_spec is None else type(student).__name__)
-    if export: res.update(_ship(models, test_dl, out))
+    if export: res.update(on_main(rank_local()(_ship), models, test_dl, out))   # one process exports and times them
     res['seconds_this_run'] = time.perf_counter() - t_start
     comp = Comparison(res, models, data, (train_dl, test_dl))
-    if out is not None: save_outputs(comp, out)
+    if out is not None: save_outputs(comp, out); barrier()   # the main process writes before any process returns
     return comp
 
 # %% ../nbs/05_experiment.ipynb #ec830f63
@@ -353,16 +368,18 @@ def plot_teacher_temperatures(comp:Comparison, i:int|None=None, temperatures=(1,
 # %% ../nbs/05_experiment.ipynb #00add467
 FIGURES = dict(curves=plot_curves, acc_vs_params=plot_acc_vs_params)
 
+@rank_local()   # the figures' inference runs in this process alone
 def save_outputs(comp:Comparison, out:str|Path):
-    "Write results.json, the figures as PNG, and the students' weights to `out`."
+    "Write the figures as PNG, the students' weights and, last, results.json to `out` (only the main process, when several train together)."
+    if not is_main(): return
     import matplotlib; import matplotlib.pyplot as plt
     out = _check_writable(out); res = comp.results
-    (out/'results.json').write_text(json.dumps(res, indent=1))
     figs = dict(curves=plot_curves(res), acc_vs_params=plot_acc_vs_params(res), per_class=plot_per_class(res, comp.data.classes),
                 predictions=plot_predictions(comp), teacher_temperatures=plot_teacher_temperatures(comp))
     if res.get('latency'): figs['latency'] = LatencyTable(**res['latency']).plot()
     for name, fig in figs.items(): fig.savefig(out/f"{name}.png", dpi=110, bbox_inches='tight'); plt.close(fig)
     for k in ('student', 'student_kd'): torch.save(comp.models[k].state_dict(), out/f"{k}.pt")
+    tmp = out/'results.json.tmp'; tmp.write_text(json.dumps(res, indent=1)); os.replace(tmp, out/'results.json')   # whole or absent
 
 # %% ../nbs/05_experiment.ipynb #ae940d27
 def _number(kind, lo):
@@ -390,7 +407,7 @@ def _parser():
     p.add_argument('--soft-weight', type=_nonneg_float, default=0.25, help="weight of the soft-target term (default: 0.25)")
     p.add_argument('--ce-weight', type=_nonneg_float, default=0.75, help="weight of the cross-entropy on the labels (default: 0.75)")
     p.add_argument('--lr', type=_pos_float, default=1e-3)
-    p.add_argument('--batch-size', type=_pos_int, default=64)
+    p.add_argument('--batch-size', type=_pos_int, default=64, help="images per step (default: 64, the seed's); under torchrun the global batch, shared by the processes")
     p.add_argument('--device', default=None, help="cpu, cuda, ... (default: the accelerator if there is one)")
     p.add_argument('--cache-dir', default=None, help="where trained teachers are kept (default: $KD_NB_CACHE or ~/.cache/kd_nb/teachers)")
     p.add_argument('--retrain-teacher', action='store_true', help="train the teacher even if a cached one matches")
@@ -419,10 +436,16 @@ def kd_nb_compare(argv=None):
         from kd_nb.losses import _check_args
         _check_args(torch.zeros(1, 2), torch.zeros(1, 2), torch.zeros(1, dtype=torch.long), cfg.temperature,
                     cfg.soft_target_loss_weight, cfg.ce_loss_weight)
+        init_distributed()   # under torchrun: join the other processes (gloo on CPUs, NCCL on GPUs; $KD_NB_BACKEND overrides)
         comp = compare(cfg, data_dir=a.data_dir, out=a.out, cache_dir=a.cache_dir, retrain_teacher=a.retrain_teacher,
                        device=a.device, quiet=a.quiet, resume=a.resume, export=a.export)
+        main = is_main()
     except (ValueError, FileNotFoundError, PermissionError, FloatingPointError, MemoryError, ImportError) as e:
-        print(f"kd_nb_compare: error: {e}", file=sys.stderr); return 2
+        print(f"kd_nb_compare{rank_tag()}: error: {e}", file=sys.stderr); return 2
+    except (DistributedError, torch.distributed.DistError) as e:
+        print(f"kd_nb_compare{rank_tag()}: error: {e}", file=sys.stderr); return 1
+    finally: cleanup()
+    if not main: return 0   # the main process reports
     r = comp.results
     print(f"\n{results_table(r)}\n\n{r['n_train']} training images, {r['epochs']} epochs, {r['device']}, {r['precision']}; "
           f"{r['seconds_this_run']:.0f} s this run{' (teacher reused)' if r['teacher_reused'] else ''}. Written to {a.out}/"

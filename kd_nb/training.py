@@ -18,6 +18,10 @@ from .losses import distillation_loss
 __all__ = ['get_logits', 'evaluate', 'per_class_accuracy', 'save_checkpoint', 'load_checkpoint', 'NonFiniteLossError', 'fit',
            'train', 'teacher_logits', 'train_kd', 'teacher_features']
 
+# %% ../nbs/04_training.ipynb #d1a0c0b1
+import warnings
+from .distributed import world_size, is_main, share, all_gather_cat, all_reduce_sum, on_main, check_shareable, rank_rng, warn_unjoined
+
 # %% ../nbs/04_training.ipynb #9973de15
 def _channels_last(model, device, precision) -> bool:
     "Whether `model` runs channels-last: a convolutional model, on a CPU for inference or under mixed precision."
@@ -42,7 +46,7 @@ def get_logits(model:nn.Module, # the model to run
                parent=None, # a fastprogress `master_bar` to show the bar under
                precision:str='auto', # 'auto', 'fp32', 'bf16' or 'fp16' (see `kd_nb.core.resolve_precision`); logits come back in fp32
               ) -> tuple:
-    "The model's logits (float32) and the labels for every item of `loader`, in eval mode, without gradients."
+    "The model's logits (float32) and the labels for every item of `loader`, in eval mode, without gradients (shared out over the processes of a `kd_nb.distributed` run for a `TensorLoader`)."
     device = torch.device(device) if device else next(model.parameters()).device
     prec = resolve_precision(precision, device)
     was_training = model.training; model.eval()
@@ -50,13 +54,16 @@ def get_logits(model:nn.Module, # the model to run
         m = _for_inference(model, device, prec)
         cl = m is not model
         tl = isinstance(loader, TensorLoader)
-        batches = loader.ordered(batch_size) if tl else loader
-        if not quiet: batches = progress_bar(batches, total=-(-loader.n // batch_size) if tl else len(loader), parent=parent, leave=False)
+        rows = share(loader.n) if tl and 1 < world_size() <= loader.n else None   # several processes: each runs its share
+        batches = loader.ordered(batch_size, rows) if tl else loader
+        n = len(range(loader.n)[rows]) if rows is not None else loader.n if tl else None
+        if not quiet: batches = progress_bar(batches, total=-(-n // batch_size) if tl else len(loader), parent=parent, leave=False)
         outs, ys = [], []
         for xb, yb in batches:
             with autocast(prec, device): outs.append(m(_cl(xb.to(device), cl)).float())
             ys.append(yb.to(device))
     finally: model.train(was_training)
+    if rows is not None: return all_gather_cat(torch.cat(outs)), all_gather_cat(torch.cat(ys))   # every process gets all of them
     return torch.cat(outs), torch.cat(ys)
 
 # %% ../nbs/04_training.ipynb #bcbac84f
@@ -69,6 +76,10 @@ def evaluate(model:nn.Module, # the model to evaluate
             ) -> dict:
     "Accuracy (percent) and mean cross-entropy of `model` on `loader`."
     logits, y = get_logits(model, loader, device, quiet=quiet, parent=parent, precision=precision)
+    if world_size() > 1 and not isinstance(loader, TensorLoader):   # each process saw its own part (a DistributedSampler): add up
+        s = all_reduce_sum(torch.stack([(logits.argmax(1) == y).sum().double(), F.cross_entropy(logits, y, reduction='sum').double(),
+                                        torch.tensor(len(y), dtype=torch.float64, device=y.device)]))
+        return dict(acc=100 * (s[0] / s[2]).item(), loss=(s[1] / s[2]).item())
     return dict(acc=100 * (logits.argmax(1) == y).float().mean().item(), loss=F.cross_entropy(logits, y).item())
 
 # %% ../nbs/04_training.ipynb #3ea403e2
@@ -86,7 +97,8 @@ def save_checkpoint(path:str|Path, # where to write; the folder is created
                     extra:nn.Module|None=None, # modules trained with the model (a method's adapters)
                     scaler=None, # the `torch.amp.GradScaler` of an fp16 run
                    ):
-    "Write a checkpoint atomically: temporary file, then rename."
+    "Write a checkpoint atomically: temporary file, then rename; only the main process writes when several train together."
+    if not is_main(): return
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     state = dict(model=model.state_dict(), optimizer=opt.state_dict(), epoch=epoch, torch_rng=torch.get_rng_state(),
                  meta=json.dumps(dict(history=history, config=config)))
@@ -122,6 +134,21 @@ def load_checkpoint(path:str|Path, # a checkpoint written by `save_checkpoint`
 class NonFiniteLossError(FloatingPointError):
     "Raised when the training loss becomes NaN or infinite."
 
+class _Step(nn.Module):
+    "The model, the extra modules and the loss as one module: what `DistributedDataParallel` wraps, so that all their gradients are averaged."
+    def __init__(self, model, extra, loss_fn): super().__init__(); self.model, self.extra, self._fn = model, extra, [loss_fn]
+    def forward(self, x, y, idx): return self._fn[0](self.model, x, y, idx)
+
+def _ddp(model, extra, loss_fn, device):
+    dev = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == 'cuda' else None
+    return nn.parallel.DistributedDataParallel(_Step(model, extra, loss_fn), device_ids=dev)
+
+def _sum_totals(tot, correct, n, terms, device):
+    "The epoch's running sums added up over the processes."
+    keys = sorted(terms); v = all_reduce_sum(torch.stack([tot.double(), correct.double(), torch.tensor(float(n), dtype=torch.float64, device=device)]
+                                                         + [torch.as_tensor(terms[k], device=device).double() for k in keys]))
+    return v[0], v[1], int(v[2].item()), {k: v[3 + i] for i, k in enumerate(keys)}
+
 def _epoch_line(desc, epoch, epochs, rec):
     return f"{desc} epoch {epoch}/{epochs}: " + ", ".join(
         f"{k} {v:.4f}" if 'loss' in k else f"{k} {v:.2f}" for k, v in rec.items() if isinstance(v, float))
@@ -140,19 +167,26 @@ def fit(model:nn.Module, # the model to train
         precision:str='auto', # 'auto', 'fp32', 'bf16' or 'fp16': see `kd_nb.core.resolve_precision`
         extra:nn.Module|None=None, # modules trained along with `model` (a method's adapters): in the optimizer and the checkpoints
        ) -> list:
-    "Train `model` with Adam on `loss_fn`; returns the per-epoch history (a list of dicts)."
+    "Train `model` with Adam on `loss_fn`; returns the per-epoch history (a list of dicts). In a `kd_nb.distributed` run, with `DistributedDataParallel`."
     if not (isinstance(epochs, int) and epochs >= 0): raise ValueError(f"epochs must be an int >= 0, got {epochs!r}")
     if not (math.isfinite(lr) and lr > 0): raise ValueError(f"lr must be a finite number > 0, got {lr}")
     device = get_device(device); prec = resolve_precision(precision, device); model.to(device)
     cl = prec != 'fp32' and _channels_last(model, device, prec)   # fp32 keeps the default layout: the seed's arithmetic
     if cl: model.to(memory_format=torch.channels_last)
     if extra is not None: extra.to(device)
+    ws = world_size(); ddp = ws > 1; warn_unjoined()
+    if ddp:
+        quiet = quiet or not is_main()   # one process reports
+        if isinstance(loader, TensorLoader): check_shareable(loader.bs, loader.n)
+        elif not isinstance(getattr(loader, 'sampler', None), torch.utils.data.DistributedSampler):
+            warnings.warn(f"{ws} processes train together but the loader is neither a TensorLoader nor a DataLoader with a "
+                          "DistributedSampler: every process would see every batch", stacklevel=2)
     config = dict(config or {}, model=type(model).__name__, lr=lr, epochs=epochs, precision=prec)
     opt = torch.optim.Adam(list(model.parameters()) + (list(extra.parameters()) if extra is not None else []), lr=lr)
     scaler = torch.amp.GradScaler(device.type, enabled=prec == 'fp16')
     history, start = [], 0
-    if checkpoint is not None and resume and Path(checkpoint).exists():
-        st = load_checkpoint(checkpoint, config)
+    st = on_main(lambda: load_checkpoint(checkpoint, config) if Path(checkpoint).exists() else None) if checkpoint is not None and resume else None
+    if st is not None:   # read by the main process, sent to the others
         model.load_state_dict(st['model']); opt.load_state_dict(st['optimizer'])
         if extra is not None: extra.load_state_dict(st['extra'])
         if 'scaler' in st: scaler.load_state_dict(st['scaler'])
@@ -161,6 +195,7 @@ def fit(model:nn.Module, # the model to train
         if 'loader_rng' in st and isinstance(loader, TensorLoader): loader.gen.set_state(st['loader_rng'])
         history, start = st['history'], st['epoch']
         if not quiet: print(f"{desc}: resumed from {Path(checkpoint).name} after epoch {start}")
+    net = _ddp(model, extra, loss_fn, device) if ddp else None   # after resuming: its start copies the main process's weights to all
     indexed = isinstance(loader, TensorLoader)
     bars = not quiet and show_bars()
     mb = master_bar(range(start, epochs)) if bars else None
@@ -168,14 +203,18 @@ def fit(model:nn.Module, # the model to train
         model.train(); t0 = time.perf_counter()
         if extra is not None: extra.train()
         tot = torch.zeros((), device=device); correct = torch.zeros((), device=device, dtype=torch.long); n = 0; terms = {}
-        batches = loader.indexed() if indexed else ((x, y, None) for x, y in loader)
-        for xb, yb, idx in (progress_bar(batches, total=len(loader), parent=mb) if bars else batches):
+        if ddp and hasattr(getattr(loader, 'sampler', None), 'set_epoch'): loader.sampler.set_epoch(epoch)
+        batches = loader.steps() if indexed else ((x, y, None, len(y), None) for x, y in loader)
+        if ddp: batches = rank_rng(batches, device)   # each process its own dropout; the shared generator is restored after the epoch
+        for xb, yb, idx, nb, total in (progress_bar(batches, total=len(loader), parent=mb) if bars else batches):
             xb, yb = _cl(xb.to(device, non_blocking=True), cl), yb.to(device, non_blocking=True)
-            with autocast(prec, device): out = loss_fn(model, xb, yb, idx)
+            with autocast(prec, device): out = net(xb, yb, idx) if ddp else loss_fn(model, xb, yb, idx)
             loss, logits = out[0], out[1]
-            opt.zero_grad(set_to_none=True); scaler.scale(loss).backward(); scaler.step(opt); scaler.update()
-            tot += loss.detach() * len(yb); correct += (logits.detach().argmax(1) == yb).sum(); n += len(yb)
-            for k, v in (out[2] if len(out) > 2 else {}).items(): terms[k] = terms.get(k, 0) + v.detach().float() * len(yb)
+            w = nb * ws / total if ddp and total else None   # DDP averages the processes' gradients: weigh each share by its images
+            opt.zero_grad(set_to_none=True); scaler.scale(loss if w is None else loss * w).backward(); scaler.step(opt); scaler.update()
+            tot += loss.detach() * nb; correct += (logits.detach()[:nb].argmax(1) == yb[:nb]).sum(); n += nb
+            for k, v in (out[2] if len(out) > 2 else {}).items(): terms[k] = terms.get(k, 0) + v.detach().float() * nb
+        if ddp: tot, correct, n, terms = _sum_totals(tot, correct, n, terms, device)
         train_loss = (tot / max(n, 1)).item()   # the one host synchronisation of the epoch
         if not math.isfinite(train_loss):
             where = f"; the last good checkpoint is kept at {checkpoint}" if checkpoint and Path(checkpoint).exists() else ""
