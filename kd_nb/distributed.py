@@ -151,7 +151,7 @@ def broadcast_object(obj=None, src:int=0):
     "Rank `src`'s `obj` (anything picklable), on every process."
     if world_size() == 1: return obj
     lst = [obj]
-    with _exchange(f'receiving an object from rank {src} (broadcast)'): dist.broadcast_object_list(lst, src)
+    with _exchange(f'passing an object from rank {src} to all (broadcast)'): dist.broadcast_object_list(lst, src)
     return lst[0]
 
 # %% ../nbs/11_distributed.ipynb #d1a0c009
