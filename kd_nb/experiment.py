@@ -17,8 +17,9 @@ from .training import train, train_kd, evaluate, per_class_accuracy, get_logits
 
 # %% auto #0
 __all__ = ['NAMES', 'COLORS', 'FIGURES', 'Config', 'default_cache_dir', 'teacher_key', 'get_teacher', 'load_teacher',
-           'Comparison', 'compare', 'results_table', 'ResultsTable', 'plot_curves', 'plot_acc_vs_params',
-           'plot_per_class', 'plot_predictions', 'plot_teacher_temperatures', 'save_outputs', 'kd_nb_compare']
+           'Comparison', 'compare', 'methods_table', 'results_table', 'ResultsTable', 'plot_curves',
+           'plot_acc_vs_params', 'plot_per_class', 'plot_predictions', 'plot_teacher_temperatures', 'save_outputs',
+           'kd_nb_compare']
 
 # %% ../nbs/05_experiment.ipynb #d1a0c0c1
 import torch.distributed
@@ -46,6 +47,7 @@ class Config:
     teacher_arch:str='teacher' # 'teacher' (the seed's) or a torchvision classifier, e.g. 'resnet18'; see `kd_nb.models.build_model`
     student_arch:str='student' # 'student' (the seed's) or a torchvision classifier, e.g. 'mobilenet_v3_small'
     teacher_weights:str|None=None # a teacher trained elsewhere (a state_dict of `teacher_arch`): evaluated, not trained
+    method:str|None=None # distillation methods instead of the seed's KD: 'dkd', 'dkd(beta=4)', 'kd+fitnet'; a comma trains one student each: 'kd,dkd'
     def __post_init__(self):
         if self.data_folder is None:
             dataset_info(self.dataset)
@@ -66,6 +68,11 @@ class Config:
             if not (isinstance(v, (int, float)) and math.isfinite(v) and (v > 0 if lo == '> 0' else v >= 0)):
                 raise ValueError(f"{k} must be a finite number {lo}, got {v!r}")
         if self.precision not in PRECISIONS: raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if self.method is not None:
+            parse_methods(self.method)   # unknown methods and settings are refused here
+            kd = [k for k, v in (('temperature', 2.0), ('soft_target_loss_weight', 0.25), ('ce_loss_weight', 0.75)) if getattr(self, k) != v]
+            if kd: raise ValueError(f"{', '.join(kd)} set the seed's KD, not the method {self.method!r}: give the method its own settings, "
+                                    "e.g. 'kd(temperature=4, weight=0.9)+ce(weight=0.1)'")
 
 # %% ../nbs/05_experiment.ipynb #8871d6cf
 def default_cache_dir() -> Path:
@@ -198,6 +205,7 @@ def _ship(models:dict, test_dl, out) -> dict:
 class Comparison:
     "The outcome of `compare`: the JSON-able results, the three trained models and the data."
     results:dict; models:dict; data:ImageArrays; loaders:tuple
+    students:dict|None=None # with `cfg.method`: every distilled student by key ('student_kd' for the first method, 'student_<label>' for the others)
 
 def _check_writable(out):
     out = Path(out)
@@ -243,15 +251,20 @@ def compare(cfg:Config|None=None, # the settings; default: the seed's
     student, student_kd = new_student(), new_student()
     same_init = all(torch.equal(a, b) for a, b in zip(student.state_dict().values(), student_kd.state_dict().values()))
     if not same_init: raise RuntimeError("the two students should start from the same weights")
+    runs = _method_runs(cfg, teacher, student_kd, train_dl, device)   # `cfg.method`, checked against both networks before any training
     t0 = time.perf_counter()
     s_hist = train(student, get_loaders(data, cfg.batch_size, device=device, seed=cfg.seed)[0], cfg.epochs, cfg.lr, device,
                    valid_loader=test_dl, quiet=quiet, checkpoint=ck('student'), resume=resume, desc='student',
                    config=dict(role='student'), precision=prec)
     s_sec = time.perf_counter() - t0; t0 = time.perf_counter()
-    kd_hist = train_kd(teacher, student_kd, get_loaders(data, cfg.batch_size, device=device, seed=cfg.seed)[0], cfg.epochs,
-                       cfg.lr, device, cfg.temperature, cfg.soft_target_loss_weight, cfg.ce_loss_weight, valid_loader=test_dl,
-                       quiet=quiet, checkpoint=ck('student_kd'), resume=resume, desc='kd', config=dict(role='student_kd'), precision=prec)
-    kd_sec = time.perf_counter() - t0
+    if not runs:
+        kd_hist = train_kd(teacher, student_kd, get_loaders(data, cfg.batch_size, device=device, seed=cfg.seed)[0], cfg.epochs,
+                           cfg.lr, device, cfg.temperature, cfg.soft_target_loss_weight, cfg.ce_loss_weight, valid_loader=test_dl,
+                           quiet=quiet, checkpoint=ck('student_kd'), resume=resume, desc='kd', config=dict(role='student_kd'), precision=prec)
+        kd_sec = time.perf_counter() - t0
+    else:   # one student per method, from the same initial weights, against one pass of the teacher
+        trained = _train_methods(runs, teacher, new_student, data, cfg, device, test_dl, quiet, ck, resume, prec)
+        student_kd, kd_hist, kd_sec = (trained['student_kd'][k] for k in ('model', 'history', 'seconds'))
     models = dict(teacher=teacher, student=student, student_kd=student_kd)
     ev = {k: evaluate(m, test_dl, precision=prec) for k, m in models.items()}
     res = dict(dataset=data.info.name, teacher_acc=ev['teacher']['acc'], student_acc=ev['student']['acc'], kd_acc=ev['student_kd']['acc'],
@@ -264,13 +277,69 @@ def compare(cfg:Config|None=None, # the settings; default: the seed's
                teacher_reused=trec['reused'], n_train=len(data.y_train), n_test=len(data.y_test), data_source=data.source,
                torch=torch.__version__, threads=torch.get_num_threads(), hardware=hardware_info(), **describe())
     res['seconds'] = trec['seconds'] + s_sec + kd_sec
+    res['method'] = trained['student_kd']['distiller'].settings() if runs else dict(   # the distilled student's loss, in full
+        ce_weight=cfg.ce_loss_weight, terms=[dict(method='kd', temperature=cfg.temperature, weight=cfg.soft_target_loss_weight)])
+    if runs: res.update(methods=_method_results(trained, test_dl, prec, out), teacher_outputs_seconds=trained['student_kd']['teacher_pass_seconds'])
     res.update(teacher_arch=cfg.teacher_arch if t_spec is None else type(teacher).__name__, teacher_given=trec['given'],
                teacher_source=trec['source'], student_arch=cfg.student_arch if s_spec is None else type(student).__name__)
     if export: res.update(on_main(rank_local()(_ship), models, test_dl, out))   # one process exports and times them
     res['seconds_this_run'] = time.perf_counter() - t_start
-    comp = Comparison(res, models, data, (train_dl, test_dl))
+    comp = Comparison(res, models, data, (train_dl, test_dl), {k: t['model'] for k, t in trained.items()} if runs else None)
     if out is not None: save_outputs(comp, out); barrier()   # the main process writes before any process returns
     return comp
+
+# %% ../nbs/05_experiment.ipynb #52dddbdd
+from .methods import parse_methods
+from .training import check_method, teacher_features, teacher_logits
+from .distributed import is_main
+
+def _method_runs(cfg:Config, teacher, student, loader, device) -> list:
+    "The `Distiller`s that `cfg.method` names (none: the seed's KD), each checked against both networks before any training."
+    if cfg.method is None: return []
+    runs = parse_methods(cfg.method)
+    for d in runs: check_method(d, teacher, student, loader, device)
+    return runs
+
+def _method_keys(runs) -> list:
+    "'student_kd' for the first method, 'student_<label>' for the others (numbered if a label comes again)."
+    keys, seen = [], {}
+    for i, d in enumerate(runs):
+        seen[d.label] = seen.get(d.label, 0) + 1
+        keys.append('student_kd' if i == 0 else f"student_{d.label}" + (f"_{seen[d.label]}" if seen[d.label] > 1 else ''))
+    return keys
+
+def _train_methods(runs, teacher, new_student, data, cfg, device, test_dl, quiet, ck, resume, prec) -> dict:
+    "One student per method, each from `new_student()`, against one pass of the teacher over the training images."
+    layers = list(dict.fromkeys(n for d in runs for n in d.teacher_layers))
+    dl = get_loaders(data, cfg.batch_size, device=device, seed=cfg.seed)[0]
+    t0 = time.perf_counter()
+    t_out = teacher_features(teacher, dl, layers, device, prec) if layers else teacher_logits(teacher, dl, device, prec)
+    t_sec, trained = time.perf_counter() - t0, {}
+    for key, d in zip(_method_keys(runs), runs):
+        s = new_student(); t0 = time.perf_counter()
+        h = train_kd(teacher, s, get_loaders(data, cfg.batch_size, device=device, seed=cfg.seed)[0], cfg.epochs, cfg.lr, device,
+                     method=d, teacher_outputs=t_out, valid_loader=test_dl, quiet=quiet, checkpoint=ck(key), resume=resume,
+                     desc=d.label, config=dict(role=key), precision=prec)
+        trained[key] = dict(model=s, history=h, seconds=time.perf_counter() - t0, distiller=d)
+    trained['student_kd']['teacher_pass_seconds'] = t_sec
+    return trained
+
+def _method_results(trained:dict, test_dl, prec, out) -> dict:
+    "Each method's student: spec, settings, test accuracy and loss, time, history; the weights of all but `student_kd` saved in `out`."
+    res = {}
+    for key, t in trained.items():
+        ev, d = evaluate(t['model'], test_dl, precision=prec), t['distiller']
+        if out is not None and key != 'student_kd' and is_main(): torch.save(t['model'].state_dict(), Path(out)/f"{key}.pt")
+        res[key] = dict(label=d.label, spec=d.spec, settings=d.settings(), acc=ev['acc'], test_loss=ev['loss'], seconds=t['seconds'],
+                        history=t['history'], weights=f"{key}.pt" if out is not None else None)
+    return res
+
+def methods_table(res:dict) -> str:
+    "The distilled students of a comparison with methods, as a Markdown table: method, test accuracy and gain over the plain student."
+    lines = ['| student | method | test accuracy | vs. cross-entropy student | training time |', '|---|---|---:|---:|---:|']
+    lines += [f"| {k} | `{m['spec']}` | {m['acc']:.2f}% | {m['acc'] - res['student_acc']:+.2f} points | {m['seconds']:.0f} s |"
+              for k, m in (res.get('methods') or {}).items()]
+    return '\n'.join(lines)
 
 # %% ../nbs/05_experiment.ipynb #ec830f63
 def _rows(res):
@@ -417,6 +486,11 @@ def _parser():
     p.add_argument('--teacher-arch', default='teacher', help="the teacher: 'teacher' (the seed's, default) or a torchvision classifier, e.g. resnet18")
     p.add_argument('--student-arch', default='student', help="the students: 'student' (the seed's, default) or a torchvision classifier, e.g. mobilenet_v3_small")
     p.add_argument('--teacher-weights', default=None, help="a trained teacher's state_dict for --teacher-arch: evaluated, not trained")
+    p.add_argument('--method', default=None,
+                   help="distil with methods of kd_nb.methods instead of the seed's KD: kd, cosine, fitnet, at, dkd, dist, logit_std, rkd, pkt, sp, "
+                        "each with optional settings in brackets, e.g. 'dkd(beta=4)'; '+' adds methods into one loss ('kd+fitnet'; "
+                        "'+ce(weight=0.5)' sets the label term's weight); a comma trains one student per method against one pass "
+                        "of the teacher ('kd,dkd,fitnet')")
     p.add_argument('--export', choices=['onnx'], default=None, help="onnx: write student.onnx and student_kd.onnx to --out and time all three models")
     p.add_argument('--precision', choices=PRECISIONS, default='auto',
                    help="auto (default: bf16 where the CPU or GPU computes it natively, else fp32), fp32 (the seed's arithmetic), bf16, fp16 (CUDA only)")
@@ -432,7 +506,7 @@ def kd_nb_compare(argv=None):
                      subset=a.subset if a.subset is not None else (5000 if a.quick else None),
                      test_subset=a.test_subset if a.test_subset is not None else (2000 if a.quick else None), precision=a.precision,
                      data_folder=a.data_folder, image_size=a.image_size, teacher_arch=a.teacher_arch, student_arch=a.student_arch,
-                     teacher_weights=a.teacher_weights)
+                     teacher_weights=a.teacher_weights, method=a.method)
         from kd_nb.losses import _check_args
         _check_args(torch.zeros(1, 2), torch.zeros(1, 2), torch.zeros(1, dtype=torch.long), cfg.temperature,
                     cfg.soft_target_loss_weight, cfg.ce_loss_weight)
@@ -450,4 +524,5 @@ def kd_nb_compare(argv=None):
     print(f"\n{results_table(r)}\n\n{r['n_train']} training images, {r['epochs']} epochs, {r['device']}, {r['precision']}; "
           f"{r['seconds_this_run']:.0f} s this run{' (teacher reused)' if r['teacher_reused'] else ''}. Written to {a.out}/"
           f"{' (with student.onnx and student_kd.onnx)' if a.export else ''}")
+    if len(r.get('methods') or {}) > 1: print(f"\n{methods_table(r)}")
     return 0

@@ -367,6 +367,15 @@ class Distiller(nn.Module):
     @property
     def label(self) -> str: return '+'.join(self.keys)   # 'dkd', 'kd+fitnet': names a run
     @property
+    def spec(self) -> str:
+        "The text `parse_methods` reads back into this distiller, with the settings that differ from the defaults."
+        def term(m):
+            ps = inspect.signature(type(m).__init__).parameters
+            diff = [f"{k}={v!r}" for k, v in m.settings().items() if k != 'method' and v != ps[k].default]
+            return m.name + (f"({', '.join(diff)})" if diff else '')
+        ce = f"+ce(weight={self.ce_weight!r})" if self.ce_weight != self.terms[0].ce_weight else ''
+        return '+'.join(term(m) for m in self.terms) + ce
+    @property
     def feature_terms(self) -> list: return [m for m in self.terms if m.inputs == 'features']
     @property
     def teacher_layers(self) -> list: return list(dict.fromkeys(m.teacher_layer for m in self.feature_terms))

@@ -16,7 +16,7 @@ from .losses import distillation_loss
 
 # %% auto #0
 __all__ = ['get_logits', 'evaluate', 'per_class_accuracy', 'save_checkpoint', 'load_checkpoint', 'NonFiniteLossError', 'fit',
-           'train', 'teacher_logits', 'train_kd', 'teacher_features']
+           'train', 'teacher_logits', 'train_kd', 'teacher_features', 'check_method']
 
 # %% ../nbs/04_training.ipynb #d1a0c0b1
 import warnings
@@ -284,7 +284,7 @@ def train_kd(teacher:nn.Module, # the trained teacher; frozen, in eval mode
              cache_teacher:bool=True, # compute the teacher's logits once when the inputs are deterministic
              teacher_outputs:torch.Tensor|None=None, # `teacher_logits(teacher, loader)` computed before: reuse it for several students
              precision:str='auto', # for the teacher's pass and the student's training; see `kd_nb.core.resolve_precision`
-             method=None, # another distillation method: a name ('dkd', "dkd(beta=4)"), a `kd_nb.methods.Method`, a list of them, or a `Distiller`; None: the seed's KD
+             method=None, # another distillation method: a name ('dkd', "dkd(beta=4)", 'kd+fitnet'), a `kd_nb.methods.Method`, a list of them, or a `Distiller`; None: the seed's KD
              **kwargs, # passed to `fit`: `valid_loader`, `quiet`, `checkpoint`, `resume`, `config`, `desc`
             ) -> list:
     "Train `student` on the distillation loss (the seed's KD, or `method`) against a frozen `teacher`; returns the per-epoch history."
@@ -400,3 +400,16 @@ def _train_method(teacher, student, loader, epochs, lr, device, method, cache_te
     for h in hist: h['teacher_cached'] = bool(cached)
     if hist: hist[0]['teacher_pass_seconds'] = teacher_seconds
     return hist
+
+# %% ../nbs/04_training.ipynb #995e057f
+def check_method(method, # what `train_kd(method=...)` takes: a name or spec, a method, a list, a `Distiller`
+                 teacher:nn.Module, student:nn.Module,
+                 loader, # the training data: two of its images are run
+                 device=None):
+    "A checked copy of the method's `Distiller`: its layers exist in each network and it can compare their outputs (run on two images)."
+    dist = copy.deepcopy(as_distiller(method)); device = get_device(device); teacher.to(device); student.to(device)
+    for n in dist.teacher_layers: find_layer(teacher, n, 'teacher')
+    for n in dist.student_layers: find_layer(student, n, 'student')
+    _check_pair(teacher, student, loader, device)
+    if dist.feature_terms: _setup_method(dist, teacher, student, loader, device)
+    return dist
