@@ -16,8 +16,8 @@ from .export import export_onnx, latency_table, LatencyTable, _ms, _require
 from .training import train, train_kd, evaluate, per_class_accuracy, get_logits
 
 # %% auto #0
-__all__ = ['NAMES', 'COLORS', 'FIGURES', 'Config', 'default_cache_dir', 'teacher_key', 'get_teacher', 'load_teacher',
-           'Comparison', 'compare', 'methods_table', 'results_table', 'ResultsTable', 'plot_curves',
+__all__ = ['SEED_LABELS', 'NAMES', 'COLORS', 'FIGURES', 'Config', 'default_cache_dir', 'teacher_key', 'get_teacher',
+           'load_teacher', 'Comparison', 'compare', 'methods_table', 'results_table', 'ResultsTable', 'plot_curves',
            'plot_acc_vs_params', 'plot_per_class', 'plot_predictions', 'plot_teacher_temperatures', 'save_outputs',
            'kd_nb_compare']
 
@@ -226,9 +226,12 @@ def compare(cfg:Config|None=None, # the settings; default: the seed's
             teacher=None, # a trained teacher module (evaluated, not trained), or a function that builds one to train; default from `cfg`
             student=None, # a student module (both students start from a copy of it) or a function that builds one; default `cfg.student_arch`
             export:str|None=None, # 'onnx': the students as ONNX files in `out`, and a latency table of all three models in the results
+            seeds=None, # several seeds: an int N (`cfg.seed`, `cfg.seed` + 1, ...) or a list of ints; None or 1: one run
            ) -> Comparison:
     "Train a teacher, a student from scratch and a distilled student with the same initial weights; compare them."
     cfg = cfg or Config(); device = get_device(device); t_start = time.perf_counter()
+    seeds = _seed_list(seeds, cfg.seed)   # checked before any work
+    if len(seeds) == 1 and seeds[0] != cfg.seed: cfg = Config(**{**asdict(cfg), 'seed': seeds[0]})
     t_spec, s_spec = teacher, student
     if export not in (None, 'onnx'): raise ValueError(f"export must be None or 'onnx', got {export!r}")
     if export: _require('onnx', 'onnxruntime')
@@ -244,10 +247,13 @@ def compare(cfg:Config|None=None, # the settings; default: the seed's
     train_dl, test_dl = get_loaders(data, cfg.batch_size, device=device, seed=cfg.seed)
     teacher, trec = _teacher_for(t_spec, data, cfg, test_dl, device, quiet, prec, cache_dir=cache_dir, retrain=retrain_teacher,
                                  checkpoint=ck('teacher'), resume=resume)
-    def new_student():
-        seed_everything(cfg.seed)
+    def new_student(seed=cfg.seed):
+        seed_everything(seed)
         if s_spec is None: return build_model(cfg.student_arch, **models_for(data.info))
         return copy.deepcopy(s_spec) if isinstance(s_spec, torch.nn.Module) else s_spec()
+    if len(seeds) > 1:
+        return _compare_seeds(cfg, seeds, data, teacher, trec, new_student, train_dl, test_dl, ck, device, quiet, resume, prec, out,
+                              export, t_start, t_spec, s_spec)
     student, student_kd = new_student(), new_student()
     same_init = all(torch.equal(a, b) for a, b in zip(student.state_dict().values(), student_kd.state_dict().values()))
     if not same_init: raise RuntimeError("the two students should start from the same weights")
@@ -286,6 +292,81 @@ def compare(cfg:Config|None=None, # the settings; default: the seed's
     res['seconds_this_run'] = time.perf_counter() - t_start
     comp = Comparison(res, models, data, (train_dl, test_dl), {k: t['model'] for k, t in trained.items()} if runs else None)
     if out is not None: save_outputs(comp, out); barrier()   # the main process writes before any process returns
+    return comp
+
+# %% ../nbs/05_experiment.ipynb #ebad2951
+from .stats import gain_table
+
+# %% ../nbs/05_experiment.ipynb #e6a5a81b
+def _seed_list(seeds, first:int) -> list:
+    "`seeds` as a list: None -> `[first]`; an int N -> `first`, `first` + 1, ..., `first` + N - 1; a list of ints as given."
+    if seeds is None: return [first]
+    if isinstance(seeds, bool): raise TypeError(f"seeds must be an int or a list of ints, got {seeds!r}")
+    if isinstance(seeds, int):
+        if seeds < 1: raise ValueError(f"seeds must be at least 1, got {seeds}")
+        return list(range(first, first + seeds))
+    out = list(seeds)
+    if not out or not all(isinstance(s, int) and not isinstance(s, bool) for s in out):
+        raise ValueError(f"seeds must be a positive int or a non-empty list of ints, got {seeds!r}")
+    if len(set(out)) != len(out): raise ValueError(f"seeds has repeats: {out}")
+    return out
+
+def _seed_students(cfg:Config) -> dict:
+    "The distilled students of every seed: key -> (fresh `Distiller` or None for the seed's KD, what the results record of it)."
+    if cfg.method is None:
+        return dict(student_kd=(None, dict(temperature=cfg.temperature, soft_target_loss_weight=cfg.soft_target_loss_weight,
+                                           ce_loss_weight=cfg.ce_loss_weight)))
+    runs = parse_methods(cfg.method)   # new ones for every seed: a method's adapters must not carry over from the last seed
+    return {k: (d, dict(label=d.label, spec=d.spec, settings=d.settings())) for k, d in zip(_method_keys(runs), runs)}
+
+def _compare_seeds(cfg, seeds, data, teacher, trec, new_student, train_dl, test_dl, ck, device, quiet, resume, prec, out,
+                   export, t_start, t_spec=None, s_spec=None) -> Comparison:
+    "`compare` over several seeds: one teacher and one pass of its outputs; for each seed, every student from the same start."
+    checked = _method_runs(cfg, teacher, new_student(seeds[0]), train_dl, device)   # `cfg.method`, checked before any training
+    layers = list(dict.fromkeys(n for d in checked for n in d.teacher_layers))
+    t0 = time.perf_counter()   # the teacher's outputs, once for every distilled student of every seed
+    t_out = teacher_features(teacher, train_dl, layers, device, prec) if layers else teacher_logits(teacher, train_dl, device, prec)
+    t_sec = time.perf_counter() - t0
+    runs, hists, first = {}, {}, {}
+    for s in seeds:
+        specs = dict(student=(False, {}), **_seed_students(cfg))
+        for k, (d, meta) in specs.items():
+            m = new_student(s)
+            dl = get_loaders(data, cfg.batch_size, device=device, seed=s)[0]
+            common = dict(valid_loader=test_dl, quiet=quiet, checkpoint=ck(f'{k}_seed{s}'), resume=resume, desc=f'{k} seed {s}',
+                          config=dict(role=k, seed=s), precision=prec)
+            t0 = time.perf_counter()
+            if d is False: h = train(m, dl, cfg.epochs, cfg.lr, device, **common)
+            elif d is None: h = train_kd(teacher, m, dl, cfg.epochs, cfg.lr, device, **meta, teacher_outputs=t_out, **common)
+            else: h = train_kd(teacher, m, dl, cfg.epochs, cfg.lr, device, method=d, teacher_outputs=t_out, **common)
+            e = runs.setdefault(k, dict(acc=[], seeds=[], seconds=[], **meta))
+            e['seconds'].append(time.perf_counter() - t0); hists.setdefault(k, []).append(h)
+            e['acc'].append(evaluate(m, test_dl, precision=prec)['acc']); e['seeds'].append(s)
+            first.setdefault(k, m)
+    models = dict(teacher=teacher, student=first['student'], student_kd=first['student_kd'])
+    ev = {k: evaluate(m, test_dl, precision=prec) for k, m in models.items()}
+    res = dict(dataset=data.info.name, seeds=seeds, teacher_acc=ev['teacher']['acc'],
+               student_acc=float(np.mean(runs['student']['acc'])), kd_acc=float(np.mean(runs['student_kd']['acc'])),
+               runs=runs, stats=gain_table(runs, baseline='student').to_dict(),
+               epochs=cfg.epochs, device=str(device), precision=prec, config=asdict(cfg),
+               params={k: count_params(m) for k, m in models.items()},
+               test_loss={k: v['loss'] for k, v in ev.items()},
+               per_class={k: per_class_accuracy(m, test_dl, precision=prec) for k, m in models.items()},
+               history=dict(teacher=trec['history'], student=hists['student'][0], student_kd=hists['student_kd'][0]), history_seeds=hists,
+               seconds_phase=dict(teacher=trec['seconds'], **{k: sum(v['seconds']) for k, v in runs.items()}),
+               teacher_outputs_seconds=t_sec,
+               teacher_reused=trec['reused'], n_train=len(data.y_train), n_test=len(data.y_test), data_source=data.source,
+               torch=torch.__version__, threads=torch.get_num_threads(), hardware=hardware_info(), **describe())
+    res['seconds'] = sum(res['seconds_phase'].values()) + t_sec
+    res['method'] = runs['student_kd']['settings'] if cfg.method else dict(
+        ce_weight=cfg.ce_loss_weight, terms=[dict(method='kd', temperature=cfg.temperature, weight=cfg.soft_target_loss_weight)])
+    res.update(teacher_arch=cfg.teacher_arch if t_spec is None else type(teacher).__name__, teacher_given=trec['given'],
+               teacher_source=trec['source'], student_arch=cfg.student_arch if s_spec is None else type(first['student']).__name__)
+    if export: res.update(on_main(rank_local()(_ship), models, test_dl, out))   # the first seed's students
+    res['seconds_this_run'] = time.perf_counter() - t_start
+    students = {k: m for k, m in first.items() if k != 'student'}
+    comp = Comparison(res, models, data, (train_dl, test_dl), *([students] if cfg.method else []))
+    if out is not None: save_outputs(comp, out); barrier()
     return comp
 
 # %% ../nbs/05_experiment.ipynb #52dddbdd
@@ -361,6 +442,7 @@ def _caption(res:dict) -> str:
 
 def results_table(res:dict) -> str:
     "The comparison as a Markdown table: parameters, test accuracy and training time of each model (and ONNX size and latency if measured)."
+    if 'runs' in res: return _seeds_markdown(res)   # over several seeds
     cols = _columns(res)
     lines = ['| model | ' + ' | '.join(h for h, _ in cols) + ' |', '|---|' + '---:|' * len(cols)]
     lines += ['| ' + ' | '.join([n] + [f(k, a) for _, f in cols]) + ' |' for n, k, a in _rows(res)]
@@ -371,12 +453,40 @@ class ResultsTable:
     def __init__(self, res:dict): self.res = res
     def _repr_markdown_(self): return results_table(self.res)
     def _repr_html_(self):
+        if 'runs' in self.res: return _seeds_html(self.res)
         r, cols = self.res, _columns(self.res)
         cells = ''.join("<tr><td>" + n + "</td>" + ''.join(f"<td style='text-align:right'>{f(k, a)}</td>" for _, f in cols) + "</tr>"
                         for n, k, a in _rows(r))
         cap = f"<p><small>{_caption(r)}</small></p>" if r.get('latency') else ''
         return ("<table><thead><tr><th>model</th>" + ''.join(f"<th>{h}</th>" for h, _ in cols) + "</tr></thead>"
                 f"<tbody>{cells}</tbody></table>{cap}")
+
+# %% ../nbs/05_experiment.ipynb #d6e9b822
+SEED_LABELS = dict(student='Student (cross-entropy)', student_kd='Student (distilled)')
+
+def _seeds_cells(res:dict) -> tuple:
+    "Header and rows of the table of a comparison over seeds; the statistics are recomputed from the per-seed accuracies."
+    labels = dict(SEED_LABELS, **{k: f"Student ({v['label']})" for k, v in res['runs'].items() if v.get('label')})
+    tab = gain_table(res['runs'], baseline='student', labels=labels)
+    header = ['model', 'parameters', 'seeds', 'test accuracy % (mean ± std)', 'gain over the CE student (points)', '95% CI of the gain',
+              'p', 'verdict', 'training time']
+    t_time = 'not trained here' if res.get('teacher_given') else f"{res['seconds_phase']['teacher']:.0f} s"
+    rows = [['Teacher', f"{res['params']['teacher']:,}", '1', f"{res['teacher_acc']:.2f}", '', '', '', '', t_time]]
+    for r, c in zip(tab.rows, tab.cells()):
+        rows.append([c[0], f"{res['params'].get(r['key'], res['params']['student']):,}", *c[1:],
+                     f"{res['seconds_phase'][r['key']]:.0f} s in all"])
+    return header, rows
+
+def _seeds_markdown(res:dict) -> str:
+    h, rows = _seeds_cells(res)
+    return '\n'.join(['| ' + ' | '.join(h) + ' |', '|---|---:|---:|---:|---:|---:|---:|---|---:|'] + ['| ' + ' | '.join(r) + ' |' for r in rows])
+
+def _seeds_html(res:dict) -> str:
+    import html
+    h, rows = _seeds_cells(res)
+    td = lambda i, v: f"<td style='text-align:{'left' if i in (0, 7) else 'right'}'>{html.escape(v)}</td>"
+    body = ''.join('<tr>' + ''.join(td(i, v) for i, v in enumerate(r)) + '</tr>' for r in rows)
+    return f"<table><thead><tr>{''.join(f'<th>{html.escape(x)}</th>' for x in h)}</tr></thead><tbody>{body}</tbody></table>"
 
 # %% ../nbs/05_experiment.ipynb #da1a2529
 NAMES = dict(teacher='teacher', student='student', student_kd='student (KD)')
@@ -469,6 +579,9 @@ def _parser():
     p.add_argument('--data-dir', default=None, help="folder with <dataset>.npz or torchvision's files (default: $KD_NB_DATA or ~/.cache/kd_nb/data)")
     p.add_argument('--out', default='kd_nb_results', help="folder for results.json, figures and weights (default: kd_nb_results)")
     p.add_argument('--seed', type=int, default=42)
+    p.add_argument('--seeds', type=_pos_int, default=1,
+                   help="train the students for this many seeds (--seed, --seed + 1, ...) against one teacher; from 2 on, the table "
+                        "shows mean ± std and the distilled student's gain with its 95%% confidence interval and verdict (default: 1)")
     p.add_argument('--quick', action='store_true', help="a small subset (5000 train, 2000 test images, 3 epochs): about two minutes on a CPU")
     p.add_argument('--subset', type=_pos_int, default=None, help="use this many training images (a fixed random sample)")
     p.add_argument('--test-subset', type=_pos_int, default=None, help="use this many test images")
@@ -512,7 +625,7 @@ def kd_nb_compare(argv=None):
                     cfg.soft_target_loss_weight, cfg.ce_loss_weight)
         init_distributed()   # under torchrun: join the other processes (gloo on CPUs, NCCL on GPUs; $KD_NB_BACKEND overrides)
         comp = compare(cfg, data_dir=a.data_dir, out=a.out, cache_dir=a.cache_dir, retrain_teacher=a.retrain_teacher,
-                       device=a.device, quiet=a.quiet, resume=a.resume, export=a.export)
+                       device=a.device, quiet=a.quiet, resume=a.resume, seeds=a.seeds if a.seeds > 1 else None, export=a.export)
         main = is_main()
     except (ValueError, FileNotFoundError, PermissionError, FloatingPointError, MemoryError, ImportError) as e:
         print(f"kd_nb_compare{rank_tag()}: error: {e}", file=sys.stderr); return 2
@@ -521,7 +634,8 @@ def kd_nb_compare(argv=None):
     finally: cleanup()
     if not main: return 0   # the main process reports
     r = comp.results
-    print(f"\n{results_table(r)}\n\n{r['n_train']} training images, {r['epochs']} epochs, {r['device']}, {r['precision']}; "
+    several = f", seeds {r['seeds'][0]} to {r['seeds'][-1]} (one teacher)" if 'runs' in r else ''
+    print(f"\n{results_table(r)}\n\n{r['n_train']} training images, {r['epochs']} epochs{several}, {r['device']}, {r['precision']}; "
           f"{r['seconds_this_run']:.0f} s this run{' (teacher reused)' if r['teacher_reused'] else ''}. Written to {a.out}/"
           f"{' (with student.onnx and student_kd.onnx)' if a.export else ''}")
     if len(r.get('methods') or {}) > 1: print(f"\n{methods_table(r)}")
