@@ -31,7 +31,7 @@ from kd_nb.data import load_arrays, get_loaders
 from kd_nb.models import TeacherModel, StudentModel
 from kd_nb.training import train, train_kd, evaluate
 
-SHARED_DATA = Path(__file__).resolve().parents[2]/'shared'/'data'/'cifar10'  # the CI layout: ../shared beside the checkout
+from seeded_runs import SHARED_DATA, data_dir_from   # one rule for where the data is, in every script
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
@@ -69,8 +69,7 @@ def main(argv=None):
     a = parse_args(argv); t_start = time.perf_counter()
     if a.threads: torch.set_num_threads(a.threads)
     device = get_device(a.device); prec = resolve_precision(a.precision, device)
-    data_dir = a.data_dir or os.environ.get('KD_NB_DATA') or SHARED_DATA
-    data = load_arrays('cifar10', data_dir, a.subset, a.test_subset, download=False)
+    data = load_arrays('cifar10', data_dir_from(a.data_dir), a.subset, a.test_subset, download=False)
     bs, E, lr, T, ws, wc = a.batch_size, a.epochs, 1e-3, 2.0, 0.25, 0.75
     res = dict(settings=dict(n_train=len(data.y_train), n_test=len(data.y_test), epochs=E, batch_size=bs, lr=lr, temperature=T,
                              soft_target_loss_weight=ws, ce_loss_weight=wc, device=str(device)),

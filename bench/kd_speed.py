@@ -33,12 +33,12 @@ import numpy as np
 import torch
 import seed_pipeline as seed
 from kd_nb.core import get_device, seed_everything, hardware_info
-from kd_nb.data import load_arrays, get_loaders, get_data_dir
+from kd_nb.data import load_arrays, get_loaders
 from kd_nb.models import StudentModel, models_for
 from kd_nb.training import train, train_kd, evaluate, teacher_logits
 from kd_nb.experiment import Config, get_teacher, teacher_key, default_cache_dir
 
-SHARED_DATA = Path(__file__).resolve().parents[2]/'shared'/'data'/'cifar10'  # the CI layout: ../shared beside the checkout
+from seeded_runs import SHARED_DATA, data_dir_from   # one rule for where the data is, in every script
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
@@ -66,11 +66,6 @@ def parse_args(argv=None):
         if v is not None and v < 1: p.error(f"--{k.replace('_', '-')} must be at least 1, got {v}")
     if a.epochs < 1: p.error(f"--epochs must be at least 1, got {a.epochs}")
     return a
-
-def data_dir_from(arg):
-    if arg: return Path(arg)
-    if os.environ.get('KD_NB_DATA'): return Path(os.environ['KD_NB_DATA'])
-    return SHARED_DATA if SHARED_DATA.exists() else get_data_dir(None)
 
 def hardware() -> dict:
     hw = hardware_info()

@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from seeded_runs import RESULTS, base_parser, check_args, Bench, load_results, run_plan, start_session
+from seeded_runs import RESULTS, base_parser, check_args, open_run, run_plan
 
 SEED_SETTING = (2.0, 0.25)
 
@@ -53,18 +53,13 @@ def plan_for(a) -> list:
 
 def main(argv=None):
     a = parse_args(argv)
-    bench = Bench(a)
-    settings = bench.settings()
-    res = load_results(a.out, settings)
-    plan = plan_for(a)
-    if a.plan:
-        todo = [f"{k} seed {s}" for k, s, _, _ in plan if not (k in res and s in res[k]['seeds'])]
-        print(f"{len(todo)} of {len(plan)} runs to do (into {a.out}):\n  " + '\n  '.join(todo)); return 0
-    start_session(res)
+    opened = open_run(a, plan_for)
+    if opened is None: return 0
+    bench, settings, res, plan = opened
     g = res.get('grid', {})
     res['grid'] = dict(temperatures=sorted(set(g.get('temperatures', [])) | set(a.T_list)),
                        soft_target_loss_weights=sorted(set(g.get('soft_target_loss_weights', [])) | set(a.w_list)))
-    res.update(seed_setting=list(SEED_SETTING), epochs=a.epochs, n_train=settings['n_train'], n_test=settings['n_test'])
+    res.update(seed_setting=list(SEED_SETTING))
     print(f"{settings['n_train']} training and {settings['n_test']} test images, {a.epochs} epochs, seeds {a.seed_list}, "
           f"T in {a.T_list}, soft weight in {a.w_list}, device {bench.device}, precision {bench.prec}", flush=True)
     res = run_plan(bench, res, a.out, plan)

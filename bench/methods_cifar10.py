@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from seeded_runs import RESULTS, base_parser, check_args, Bench, load_results, run_plan, start_session
+from seeded_runs import RESULTS, base_parser, check_args, open_run, run_plan
 
 KD = dict(temperature=2.0, soft_target_loss_weight=0.25, ce_loss_weight=0.75)   # the seed notebook's distillation
 
@@ -64,15 +64,9 @@ def plan_for(a) -> list:
 
 def main(argv=None):
     a = parse_args(argv)
-    bench = Bench(a)
-    settings = bench.settings()
-    res = load_results(a.out, settings)
-    plan = plan_for(a)
-    if a.plan:
-        todo = [f"{k} seed {s}" for k, s, _, _ in plan if not (k in res and s in res[k]['seeds'])]
-        print(f"{len(todo)} of {len(plan)} runs to do (into {a.out}):\n  " + '\n  '.join(todo)); return 0
-    start_session(res)
-    res.update(epochs=a.epochs, n_train=settings['n_train'], n_test=settings['n_test'])
+    opened = open_run(a, plan_for)
+    if opened is None: return 0
+    bench, settings, res, plan = opened
     res['models'] = list(dict.fromkeys(res.get('models', []) + ['ce'] + a.method_list))
     print(f"{settings['n_train']} training and {settings['n_test']} test images, {a.epochs} epochs, seeds {a.seed_list}, "
           f"models {', '.join(['ce'] + a.method_list)}, device {bench.device}, precision {bench.prec}", flush=True)

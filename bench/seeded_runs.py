@@ -206,3 +206,19 @@ def start_session(res:dict) -> dict:
     res.setdefault('hardware', hw)
     res.setdefault('sessions', []).append(dict(started=time.strftime('%Y-%m-%d %H:%M:%S'), hardware=hw, argv=sys.argv[1:]))
     return res
+
+def open_run(a, plan_for):
+    """The opening every seeded script shares: the data and teacher (`Bench`), the results file (refused if its settings
+    differ), and the plan. With `--plan`, print the runs still to do and return None; else start a session in the file
+    and return `(bench, settings, res, plan)`."""
+    bench = Bench(a)
+    settings = bench.settings()
+    res = load_results(a.out, settings)
+    plan = plan_for(a)
+    if a.plan:
+        todo = [f"{k} seed {s}" for k, s, _, _ in plan if not has_run(res, k, s)]
+        print(f"{len(todo)} of {len(plan)} runs to do (into {a.out}):\n  " + '\n  '.join(todo))
+        return None
+    start_session(res)
+    res.update(epochs=a.epochs, n_train=settings['n_train'], n_test=settings['n_test'])
+    return bench, settings, res, plan

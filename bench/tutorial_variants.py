@@ -23,7 +23,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from seeded_runs import RESULTS, base_parser, check_args, Bench, load_results, run_plan, start_session
+from seeded_runs import RESULTS, base_parser, check_args, open_run, run_plan
 
 KD = dict(temperature=2.0, soft_target_loss_weight=0.25, ce_loss_weight=0.75)   # the seed notebook's (and the tutorial's) distillation
 TUTORIAL = dict(ce=69.86, kd=70.80, cosine=71.50, fitnet=70.82)   # the tutorial's reported test accuracies (one run, on a GPU)
@@ -47,15 +47,10 @@ def plan_for(a) -> list:
 
 def main(argv=None):
     a = parse_args(argv)
-    bench = Bench(a)
-    settings = bench.settings()
-    res = load_results(a.out, settings)
-    plan = plan_for(a)
-    if a.plan:
-        todo = [f"{k} seed {s}" for k, s, _, _ in plan if not (k in res and s in res[k]['seeds'])]
-        print(f"{len(todo)} of {len(plan)} runs to do (into {a.out}):\n  " + '\n  '.join(todo)); return 0
-    start_session(res)
-    res.update(epochs=a.epochs, n_train=settings['n_train'], n_test=settings['n_test'], models=MODELS,
+    opened = open_run(a, plan_for)
+    if opened is None: return 0
+    bench, settings, res, plan = opened
+    res.update(models=MODELS,
                tutorial=dict(reported_acc=TUTORIAL, source="https://pytorch.org/tutorials/beginner/knowledge_distillation_tutorial.html"))
     print(f"{settings['n_train']} training and {settings['n_test']} test images, {a.epochs} epochs, seeds {a.seed_list}, "
           f"students {', '.join(MODELS)}, device {bench.device}, precision {bench.prec}", flush=True)
