@@ -245,6 +245,8 @@ def compare(cfg:Config|None=None, # the settings; default: the seed's
     if not quiet: print(f"{data}\ndevice: {device}, precision: {prec}")
     ck = (lambda n: out/'checkpoints'/f'{n}.pt') if out is not None else (lambda n: None)
     train_dl, test_dl = get_loaders(data, cfg.batch_size, device=device, seed=cfg.seed)
+    if s_spec is None:   # a student that cannot take these images is refused before the teacher trains (the random state is kept)
+        with torch.random.fork_rng(devices=[]): build_model(cfg.student_arch, **models_for(data.info))
     teacher, trec = _teacher_for(t_spec, data, cfg, test_dl, device, quiet, prec, cache_dir=cache_dir, retrain=retrain_teacher,
                                  checkpoint=ck('teacher'), resume=resume)
     def new_student(seed=cfg.seed):
