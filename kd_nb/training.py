@@ -15,8 +15,8 @@ from .data import TensorLoader
 from .losses import distillation_loss
 
 # %% auto #0
-__all__ = ['get_logits', 'evaluate', 'per_class_accuracy', 'save_checkpoint', 'load_checkpoint', 'NonFiniteLossError', 'fit',
-           'train', 'teacher_logits', 'train_kd', 'teacher_features', 'check_method']
+__all__ = ['SCHEDULES', 'get_logits', 'evaluate', 'per_class_accuracy', 'save_checkpoint', 'load_checkpoint',
+           'NonFiniteLossError', 'fit', 'train', 'teacher_logits', 'train_kd', 'teacher_features', 'check_method']
 
 # %% ../nbs/04_training.ipynb #d1a0c0b1
 import warnings
@@ -96,6 +96,7 @@ def save_checkpoint(path:str|Path, # where to write; the folder is created
                     history:list, config:dict, loader=None,
                     extra:nn.Module|None=None, # modules trained with the model (a method's adapters)
                     scaler=None, # the `torch.amp.GradScaler` of an fp16 run
+                    scheduler=None, # the learning-rate schedule of a run that has one
                    ):
     "Write a checkpoint atomically: temporary file, then rename; only the main process writes when several train together."
     if not is_main(): return
@@ -104,6 +105,7 @@ def save_checkpoint(path:str|Path, # where to write; the folder is created
                  meta=json.dumps(dict(history=history, config=config)))
     if extra is not None: state['extra'] = extra.state_dict()
     if scaler is not None and scaler.is_enabled(): state['scaler'] = scaler.state_dict()
+    if scheduler is not None: state['scheduler'] = scheduler.state_dict()
     if torch.cuda.is_available(): state['cuda_rng'] = torch.cuda.get_rng_state_all()
     if isinstance(loader, TensorLoader): state['loader_rng'] = loader.gen.get_state()
     tmp = path.with_name(path.name + '.tmp')
@@ -151,7 +153,19 @@ def _sum_totals(tot, correct, n, terms, device):
 
 def _epoch_line(desc, epoch, epochs, rec):
     return f"{desc} epoch {epoch}/{epochs}: " + ", ".join(
-        f"{k} {v:.4f}" if 'loss' in k else f"{k} {v:.2f}" for k, v in rec.items() if isinstance(v, float))
+        f"{k} {v:.2e}" if k == 'lr' else f"{k} {v:.4f}" if 'loss' in k else f"{k} {v:.2f}" for k, v in rec.items() if isinstance(v, float))
+
+SCHEDULES = (None, 'onecycle', 'cosine')
+
+def _scheduler(opt, schedule:str, lr:float, total_steps:int):
+    "The learning rate, step by step: one cycle up to `lr` and down (Smith & Topin 2019), or cosine decay from `lr` to 0 (Loshchilov & Hutter 2017)."
+    if schedule == 'onecycle': return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=total_steps)
+    return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total_steps)
+
+def _steps_per_epoch(loader) -> int:
+    try: return len(loader)
+    except TypeError: raise ValueError("a learning-rate schedule needs a loader with len() (a TensorLoader or a DataLoader): "
+                                       "the schedule is laid out over all the steps of the run") from None
 
 def fit(model:nn.Module, # the model to train
         loader, # training batches: a `TensorLoader` or any iterable of `(x, y)`
@@ -166,10 +180,13 @@ def fit(model:nn.Module, # the model to train
         desc:str='train', # names the run in the progress output
         precision:str='auto', # 'auto', 'fp32', 'bf16' or 'fp16': see `kd_nb.core.resolve_precision`
         extra:nn.Module|None=None, # modules trained along with `model` (a method's adapters): in the optimizer and the checkpoints
+        schedule:str|None=None, # None: Adam at a constant `lr` (the seed's); 'onecycle': up to `lr` and down again; 'cosine': from `lr` down to 0; per step
        ) -> list:
     "Train `model` with Adam on `loss_fn`; returns the per-epoch history (a list of dicts). In a `kd_nb.distributed` run, with `DistributedDataParallel`."
     if not (isinstance(epochs, int) and epochs >= 0): raise ValueError(f"epochs must be an int >= 0, got {epochs!r}")
     if not (math.isfinite(lr) and lr > 0): raise ValueError(f"lr must be a finite number > 0, got {lr}")
+    if schedule not in SCHEDULES: raise ValueError(f"schedule must be one of {', '.join(map(repr, SCHEDULES))}, got {schedule!r}")
+    total_steps = epochs * _steps_per_epoch(loader) if schedule else 0
     device = get_device(device); prec = resolve_precision(precision, device); model.to(device)
     cl = prec != 'fp32' and _channels_last(model, device, prec)   # fp32 keeps the default layout: the seed's arithmetic
     if cl: model.to(memory_format=torch.channels_last)
@@ -182,14 +199,17 @@ def fit(model:nn.Module, # the model to train
             warnings.warn(f"{ws} processes train together but the loader is neither a TensorLoader nor a DataLoader with a "
                           "DistributedSampler: every process would see every batch", stacklevel=2)
     config = dict(config or {}, model=type(model).__name__, lr=lr, epochs=epochs, precision=prec)
+    if schedule: config.update(schedule=schedule, total_steps=total_steps)   # the schedule's shape depends on the run's length
     opt = torch.optim.Adam(list(model.parameters()) + (list(extra.parameters()) if extra is not None else []), lr=lr)
     scaler = torch.amp.GradScaler(device.type, enabled=prec == 'fp16')
+    sched = _scheduler(opt, schedule, lr, total_steps) if schedule and total_steps > 0 else None
     history, start = [], 0
     st = on_main(lambda: load_checkpoint(checkpoint, config) if Path(checkpoint).exists() else None) if checkpoint is not None and resume else None
     if st is not None:   # read by the main process, sent to the others
         model.load_state_dict(st['model']); opt.load_state_dict(st['optimizer'])
         if extra is not None: extra.load_state_dict(st['extra'])
         if 'scaler' in st: scaler.load_state_dict(st['scaler'])
+        if sched is not None: sched.load_state_dict(st['scheduler'])
         torch.set_rng_state(st['torch_rng'])
         if 'cuda_rng' in st and torch.cuda.is_available(): torch.cuda.set_rng_state_all(st['cuda_rng'])
         if 'loader_rng' in st and isinstance(loader, TensorLoader): loader.gen.set_state(st['loader_rng'])
@@ -212,6 +232,7 @@ def fit(model:nn.Module, # the model to train
             loss, logits = out[0], out[1]
             w = nb * ws / total if ddp and total else None   # DDP averages the processes' gradients: weigh each share by its images
             opt.zero_grad(set_to_none=True); scaler.scale(loss if w is None else loss * w).backward(); scaler.step(opt); scaler.update()
+            if sched is not None: sched.step()
             tot += loss.detach() * nb; correct += (logits.detach()[:nb].argmax(1) == yb[:nb]).sum(); n += nb
             for k, v in (out[2] if len(out) > 2 else {}).items(): terms[k] = terms.get(k, 0) + v.detach().float() * nb
         if ddp: tot, correct, n, terms = _sum_totals(tot, correct, n, terms, device)
@@ -224,11 +245,12 @@ def fit(model:nn.Module, # the model to train
         rec.update({f"loss_{k}": (v / max(n, 1)).item() for k, v in terms.items()})
         if valid_loader is not None:
             rec.update({f"valid_{k}": v for k, v in evaluate(model, valid_loader, device, not bars, mb, prec).items()})
+        if sched is not None: rec['lr'] = opt.param_groups[0]['lr']   # where the schedule stands at the epoch's end
         rec['seconds'] = time.perf_counter() - t0; rec['precision'] = prec
         history.append(rec)
         if bars: mb.write(_epoch_line(desc, epoch + 1, epochs, rec))
         elif not quiet: print(_epoch_line(desc, epoch + 1, epochs, rec), flush=True)
-        if checkpoint is not None: save_checkpoint(checkpoint, model, opt, epoch + 1, history, config, loader, extra, scaler)
+        if checkpoint is not None: save_checkpoint(checkpoint, model, opt, epoch + 1, history, config, loader, extra, scaler, sched)
     if cl: model.to(memory_format=torch.contiguous_format)   # hand the model back in the usual layout
     return history
 
@@ -241,7 +263,7 @@ def train(model:nn.Module, # the model to train
           loader, # the training data
           epochs:int=10, lr:float=1e-3, # the seed's settings
           device=None, # default: `get_device()`
-          **kwargs, # passed to `fit`: `valid_loader`, `quiet`, `checkpoint`, `resume`, `config`, `desc`, `precision`
+          **kwargs, # passed to `fit`: `valid_loader`, `quiet`, `checkpoint`, `resume`, `config`, `desc`, `precision`, `schedule`
          ) -> list:
     "Train `model` with cross-entropy and Adam; returns the per-epoch history."
     return fit(model, loader, _ce, epochs, lr, device, **kwargs)
