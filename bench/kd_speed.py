@@ -151,7 +151,7 @@ def main(argv=None):
                     ce_loss_weight=w_ce, seed=42, device=str(device))
     print(f"hardware: {hw['cpu']}, {hw['cores']} cores ({hw['cores_usable']} usable), torch {hw['torch']}, "
           f"{hw['threads']} threads, device {device}" + (f", load average {hw['loadavg_start']}" if 'loadavg_start' in hw else ''))
-    print(f"settings: {settings['n_train']} training and {settings['n_test']} test images of CIFAR-10 ({data.source}), "
+    print(f"settings: {settings['n_train']} training and {settings['n_test']} test images of CIFAR-10 ({Path(data.source).name}), "
           f"{epochs} epochs per student, batch size {bs}, Adam lr {lr}, T={T}, weights {w_soft}/{w_ce}", flush=True)
     busy = hw.get('loadavg_start', [0])[0]
     if device.type == 'cpu' and busy >= 0.75 * hw['cores_usable']:
