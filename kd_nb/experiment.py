@@ -13,13 +13,13 @@ from .core import get_device, seed_everything, in_test, hardware_info, resolve_p
 from .data import ImageArrays, load_arrays, get_loaders, dataset_info, load_folder
 from .models import TeacherModel, StudentModel, count_params, models_for, build_model, check_model_name
 from .export import export_onnx, latency_table, LatencyTable, _ms, _require
-from .training import train, train_kd, evaluate, per_class_accuracy, get_logits
+from .training import SCHEDULES, train, train_kd, evaluate, per_class_accuracy, get_logits
 
 # %% auto #0
-__all__ = ['SEED_LABELS', 'NAMES', 'COLORS', 'FIGURES', 'Config', 'default_cache_dir', 'teacher_key', 'get_teacher',
-           'load_teacher', 'Comparison', 'compare', 'methods_table', 'results_table', 'ResultsTable', 'plot_curves',
-           'plot_acc_vs_params', 'plot_per_class', 'plot_predictions', 'plot_teacher_temperatures', 'save_outputs',
-           'kd_nb_compare']
+__all__ = ['RECIPES', 'SEED_LABELS', 'NAMES', 'COLORS', 'FIGURES', 'Config', 'default_cache_dir', 'teacher_key', 'get_teacher',
+           'load_teacher', 'Comparison', 'compare', 'methods_table', 'recipe', 'results_table', 'ResultsTable',
+           'plot_curves', 'plot_acc_vs_params', 'plot_per_class', 'plot_predictions', 'plot_teacher_temperatures',
+           'save_outputs', 'kd_nb_compare']
 
 # %% ../nbs/05_experiment.ipynb #d1a0c0c1
 import torch.distributed
@@ -48,6 +48,9 @@ class Config:
     student_arch:str='student' # 'student' (the seed's) or a torchvision classifier, e.g. 'mobilenet_v3_small'
     teacher_weights:str|None=None # a teacher trained elsewhere (a state_dict of `teacher_arch`): evaluated, not trained
     method:str|None=None # distillation methods instead of the seed's KD: 'dkd', 'dkd(beta=4)', 'kd+fitnet'; a comma trains one student each: 'kd,dkd'
+    augment:bool=False # random crops and flips of every training batch, for the teacher and the students; the teacher then runs live on each batch
+    schedule:str|None=None # the learning rate per step: None (constant, the seed's), 'onecycle' (up to `lr` and down) or 'cosine'; see `kd_nb.training.fit`
+    teacher_lr:float|None=None # the teacher's learning rate (its maximum with a schedule); default `lr`
     def __post_init__(self):
         if self.data_folder is None:
             dataset_info(self.dataset)
@@ -67,6 +70,10 @@ class Config:
             v = getattr(self, k)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and (v > 0 if lo == '> 0' else v >= 0)):
                 raise ValueError(f"{k} must be a finite number {lo}, got {v!r}")
+        if self.teacher_lr is not None and not (isinstance(self.teacher_lr, (int, float)) and math.isfinite(self.teacher_lr) and self.teacher_lr > 0):
+            raise ValueError(f"teacher_lr must be a finite number > 0, got {self.teacher_lr!r}")
+        if self.schedule not in SCHEDULES: raise ValueError(f"schedule must be one of {', '.join(map(repr, SCHEDULES))}, got {self.schedule!r}")
+        if not isinstance(self.augment, bool): raise ValueError(f"augment must be True or False, got {self.augment!r}")
         if self.precision not in PRECISIONS: raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.method is not None:
             parse_methods(self.method)   # unknown methods and settings are refused here
@@ -89,9 +96,11 @@ def teacher_key(data:ImageArrays, cfg:Config, mean=None, std=None,
                ) -> str:
     "A key for the teacher that `cfg` trains on `data`: any change to the data or the settings gives another."
     spec = dict(arch=_arch_key(cfg.teacher_arch), dataset=data.info.name, data=data.fingerprint(), mean=mean or data.info.mean,
-                std=std or data.info.std, epochs=cfg.teacher_epochs, lr=cfg.lr, batch_size=cfg.batch_size, seed=cfg.seed,
+                std=std or data.info.std, epochs=cfg.teacher_epochs, lr=cfg.teacher_lr or cfg.lr, batch_size=cfg.batch_size, seed=cfg.seed,
                 model=models_for(data.info))
     if precision != 'fp32': spec['precision'] = precision
+    if cfg.augment: spec['augment'] = True   # added only when set: the teachers cached before these settings keep their keys
+    if cfg.schedule: spec['schedule'] = cfg.schedule
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
 # %% ../nbs/05_experiment.ipynb #d750132a
@@ -102,7 +111,7 @@ def _read_teacher(wpath, jpath):
     except Exception as e: print(f"note: the cached teacher {wpath.name} could not be read ({e}); training a new one")
 
 def get_teacher(data:ImageArrays, # the dataset
-                cfg:Config, # the settings (teacher_epochs, lr, batch_size, seed)
+                cfg:Config, # the settings (teacher_epochs, teacher_lr or lr, batch_size, seed, augment, schedule)
                 cache_dir:str|Path|None=None, # default: `default_cache_dir()`
                 retrain:bool=False, # train even if a cached teacher exists
                 device=None, quiet:bool=False,
@@ -127,9 +136,9 @@ def get_teacher(data:ImageArrays, # the dataset
         except Exception as e:
             if is_main(): print(f"note: the cached teacher {wpath.name} could not be read ({e}); training a new one")
     seed_everything(cfg.seed); teacher = build()
-    train_dl = get_loaders(data, cfg.batch_size, device=device, seed=cfg.seed)[0]
+    train_dl = get_loaders(data, cfg.batch_size, device=device, seed=cfg.seed, augment=cfg.augment)[0]
     t0 = time.perf_counter()
-    hist = train(teacher, train_dl, cfg.teacher_epochs, cfg.lr, device, valid_loader=valid_loader, quiet=quiet,
+    hist = train(teacher, train_dl, cfg.teacher_epochs, cfg.teacher_lr or cfg.lr, device, schedule=cfg.schedule, valid_loader=valid_loader, quiet=quiet,
                  checkpoint=checkpoint, resume=resume, desc='teacher', config=dict(role='teacher', key=key), precision=prec)
     rec = dict(key=key, history=hist, seconds=time.perf_counter() - t0 if not resume else sum(h['seconds'] for h in hist),
                device=str(device), precision=prec, config=asdict(cfg), data=data.fingerprint(), **describe())
@@ -207,6 +216,15 @@ class Comparison:
     results:dict; models:dict; data:ImageArrays; loaders:tuple
     students:dict|None=None # with `cfg.method`: every distilled student by key ('student_kd' for the first method, 'student_<label>' for the others)
 
+def _student_loader(data:ImageArrays, cfg:Config, device, seed:int):
+    "A student's training batches for `seed`: shuffled by its own generator and, with `cfg.augment`, cropped and flipped at random."
+    return get_loaders(data, cfg.batch_size, device=device, seed=seed, augment=cfg.augment)[0]
+
+def _teacher_outputs(teacher, loader, layers, cfg:Config, device, prec):
+    "The teacher's outputs for the training images, computed once, or None with `cfg.augment`: then it runs live on every augmented batch."
+    if cfg.augment: return None
+    return teacher_features(teacher, loader, layers, device, prec) if layers else teacher_logits(teacher, loader, device, prec)
+
 def _check_writable(out):
     out = Path(out)
     try:
@@ -261,14 +279,15 @@ def compare(cfg:Config|None=None, # the settings; default: the seed's
     if not same_init: raise RuntimeError("the two students should start from the same weights")
     runs = _method_runs(cfg, teacher, student_kd, train_dl, device)   # `cfg.method`, checked against both networks before any training
     t0 = time.perf_counter()
-    s_hist = train(student, get_loaders(data, cfg.batch_size, device=device, seed=cfg.seed)[0], cfg.epochs, cfg.lr, device,
+    s_hist = train(student, _student_loader(data, cfg, device, cfg.seed), cfg.epochs, cfg.lr, device, schedule=cfg.schedule,
                    valid_loader=test_dl, quiet=quiet, checkpoint=ck('student'), resume=resume, desc='student',
                    config=dict(role='student'), precision=prec)
     s_sec = time.perf_counter() - t0; t0 = time.perf_counter()
     if not runs:
-        kd_hist = train_kd(teacher, student_kd, get_loaders(data, cfg.batch_size, device=device, seed=cfg.seed)[0], cfg.epochs,
+        kd_hist = train_kd(teacher, student_kd, _student_loader(data, cfg, device, cfg.seed), cfg.epochs,
                            cfg.lr, device, cfg.temperature, cfg.soft_target_loss_weight, cfg.ce_loss_weight, valid_loader=test_dl,
-                           quiet=quiet, checkpoint=ck('student_kd'), resume=resume, desc='kd', config=dict(role='student_kd'), precision=prec)
+                           quiet=quiet, checkpoint=ck('student_kd'), resume=resume, desc='kd', config=dict(role='student_kd'), precision=prec,
+                           schedule=cfg.schedule)
         kd_sec = time.perf_counter() - t0
     else:   # one student per method, from the same initial weights, against one pass of the teacher
         trained = _train_methods(runs, teacher, new_student, data, cfg, device, test_dl, quiet, ck, resume, prec)
@@ -327,16 +346,16 @@ def _compare_seeds(cfg, seeds, data, teacher, trec, new_student, train_dl, test_
     checked = _method_runs(cfg, teacher, new_student(seeds[0]), train_dl, device)   # `cfg.method`, checked before any training
     layers = list(dict.fromkeys(n for d in checked for n in d.teacher_layers))
     t0 = time.perf_counter()   # the teacher's outputs, once for every distilled student of every seed
-    t_out = teacher_features(teacher, train_dl, layers, device, prec) if layers else teacher_logits(teacher, train_dl, device, prec)
+    t_out = _teacher_outputs(teacher, train_dl, layers, cfg, device, prec)
     t_sec = time.perf_counter() - t0
     runs, hists, first = {}, {}, {}
     for s in seeds:
         specs = dict(student=(False, {}), **_seed_students(cfg))
         for k, (d, meta) in specs.items():
             m = new_student(s)
-            dl = get_loaders(data, cfg.batch_size, device=device, seed=s)[0]
+            dl = _student_loader(data, cfg, device, s)
             common = dict(valid_loader=test_dl, quiet=quiet, checkpoint=ck(f'{k}_seed{s}'), resume=resume, desc=f'{k} seed {s}',
-                          config=dict(role=k, seed=s), precision=prec)
+                          config=dict(role=k, seed=s), precision=prec, schedule=cfg.schedule)
             t0 = time.perf_counter()
             if d is False: h = train(m, dl, cfg.epochs, cfg.lr, device, **common)
             elif d is None: h = train_kd(teacher, m, dl, cfg.epochs, cfg.lr, device, **meta, teacher_outputs=t_out, **common)
@@ -396,11 +415,11 @@ def _train_methods(runs, teacher, new_student, data, cfg, device, test_dl, quiet
     layers = list(dict.fromkeys(n for d in runs for n in d.teacher_layers))
     dl = get_loaders(data, cfg.batch_size, device=device, seed=cfg.seed)[0]
     t0 = time.perf_counter()
-    t_out = teacher_features(teacher, dl, layers, device, prec) if layers else teacher_logits(teacher, dl, device, prec)
+    t_out = _teacher_outputs(teacher, dl, layers, cfg, device, prec)
     t_sec, trained = time.perf_counter() - t0, {}
     for key, d in zip(_method_keys(runs), runs):
         s = new_student(); t0 = time.perf_counter()
-        h = train_kd(teacher, s, get_loaders(data, cfg.batch_size, device=device, seed=cfg.seed)[0], cfg.epochs, cfg.lr, device,
+        h = train_kd(teacher, s, _student_loader(data, cfg, device, cfg.seed), cfg.epochs, cfg.lr, device, schedule=cfg.schedule,
                      method=d, teacher_outputs=t_out, valid_loader=test_dl, quiet=quiet, checkpoint=ck(key), resume=resume,
                      desc=d.label, config=dict(role=key), precision=prec)
         trained[key] = dict(model=s, history=h, seconds=time.perf_counter() - t0, distiller=d)
@@ -423,6 +442,26 @@ def methods_table(res:dict) -> str:
     lines += [f"| {k} | `{m['spec']}` | {m['acc']:.2f}% | {m['acc'] - res['student_acc']:+.2f} points | {m['seconds']:.0f} s |"
               for k, m in (res.get('methods') or {}).items()]
     return '\n'.join(lines)
+
+# %% ../nbs/05_experiment.ipynb #8d8b43d2
+RECIPES = dict(
+    seed=dict(), # the seed notebook's settings: `Config()`'s defaults
+    strong=dict(epochs=30, teacher_epochs=30, augment=True, schedule='onecycle', lr=3e-3, teacher_lr=2e-3,
+                temperature=2.0, soft_target_loss_weight=0.9, ce_loss_weight=0.1),
+)
+
+def recipe(name:str='strong', # a key of `RECIPES`
+           **overrides, # any `Config` field, set over the recipe's: `data_folder`, `epochs`, `subset`, ...
+          ) -> Config:
+    "The `Config` of a named recipe, with `overrides` on top."
+    if name not in RECIPES: raise ValueError(f"unknown recipe {name!r}; known: {', '.join(RECIPES)}")
+    return Config(**{**_recipe_settings(name, overrides.get('method')), **overrides})
+
+_SEED_KD = ('temperature', 'soft_target_loss_weight', 'ce_loss_weight')
+
+def _recipe_settings(name:str, method=None) -> dict:
+    "A recipe's settings; with a `method`, without the seed's KD settings: the method brings its own."
+    return {k: v for k, v in RECIPES[name].items() if not (method and k in _SEED_KD)}
 
 # %% ../nbs/05_experiment.ipynb #ec830f63
 def _rows(res):
@@ -609,19 +648,41 @@ def _parser():
     p.add_argument('--export', choices=['onnx'], default=None, help="onnx: write student.onnx and student_kd.onnx to --out and time all three models")
     p.add_argument('--precision', choices=PRECISIONS, default='auto',
                    help="auto (default: bf16 where the CPU or GPU computes it natively, else fp32), fp32 (the seed's arithmetic), bf16, fp16 (CUDA only)")
+    p.add_argument('--recipe', choices=list(RECIPES), default=None,
+                   help="start from a named recipe's settings; the options given here still win. 'strong': 30 epochs, random crops and "
+                        "flips, OneCycle up to 3e-3 (the teacher 2e-3), KD with T=2 and soft weight 0.9 against the teacher running live")
+    p.add_argument('--teacher-epochs', type=_pos_int, default=None, help="the teacher's epochs (default: --epochs)")
+    p.add_argument('--teacher-lr', type=_pos_float, default=None, help="the teacher's learning rate, its maximum with a schedule (default: --lr)")
+    p.add_argument('--augment', action=argparse.BooleanOptionalAction, default=False,
+                   help="random crops and flips of the training batches, for the teacher and the students; the teacher runs live (default: off)")
+    p.add_argument('--schedule', choices=['onecycle', 'cosine'], default=None,
+                   help="the learning rate per step: onecycle (up to --lr and down) or cosine (from --lr to 0); default: constant, the seed's")
     p.add_argument('--quiet', action='store_true', help="no progress output (without it: bars on a terminal, one line per epoch in a log)")
     return p
 
+_CLI_NAMES = dict(soft_target_loss_weight='soft_weight', ce_loss_weight='ce_weight')   # the options named otherwise than `Config`'s fields
+
+def _parse(argv=None) -> argparse.Namespace:
+    "The command line, with a `--recipe`'s settings as the defaults of the options it sets."
+    p = _parser(); a = p.parse_args(argv)
+    if a.recipe: p.set_defaults(**{_CLI_NAMES.get(k, k): v for k, v in _recipe_settings(a.recipe, a.method).items()}); a = p.parse_args(argv)
+    return a
+
+def _cli_config(a:argparse.Namespace) -> Config:
+    "The `Config` that the parsed options ask for."
+    return Config(dataset=a.dataset, epochs=a.epochs if a.epochs is not None else (3 if a.quick else 10), lr=a.lr, batch_size=a.batch_size, seed=a.seed,
+                  temperature=a.temperature, soft_target_loss_weight=a.soft_weight, ce_loss_weight=a.ce_weight,
+                  subset=a.subset if a.subset is not None else (5000 if a.quick else None),
+                  test_subset=a.test_subset if a.test_subset is not None else (2000 if a.quick else None), precision=a.precision,
+                  data_folder=a.data_folder, image_size=a.image_size, teacher_arch=a.teacher_arch, student_arch=a.student_arch,
+                  teacher_weights=a.teacher_weights, method=a.method, teacher_epochs=a.teacher_epochs, teacher_lr=a.teacher_lr,
+                  augment=a.augment, schedule=a.schedule)
+
 def kd_nb_compare(argv=None):
     "Entry point of the `kd_nb_compare` command."
-    a = _parser().parse_args(argv)
+    a = _parse(argv)
     try:
-        cfg = Config(dataset=a.dataset, epochs=a.epochs if a.epochs is not None else (3 if a.quick else 10), lr=a.lr, batch_size=a.batch_size, seed=a.seed,
-                     temperature=a.temperature, soft_target_loss_weight=a.soft_weight, ce_loss_weight=a.ce_weight,
-                     subset=a.subset if a.subset is not None else (5000 if a.quick else None),
-                     test_subset=a.test_subset if a.test_subset is not None else (2000 if a.quick else None), precision=a.precision,
-                     data_folder=a.data_folder, image_size=a.image_size, teacher_arch=a.teacher_arch, student_arch=a.student_arch,
-                     teacher_weights=a.teacher_weights, method=a.method)
+        cfg = _cli_config(a)
         from kd_nb.losses import _check_args
         _check_args(torch.zeros(1, 2), torch.zeros(1, 2), torch.zeros(1, dtype=torch.long), cfg.temperature,
                     cfg.soft_target_loss_weight, cfg.ce_loss_weight)
