@@ -220,7 +220,11 @@ class TensorLoader:
         self.gen = torch.Generator()
         if seed is not None: self.gen.manual_seed(seed)
         else: self.gen.seed()
-    def __len__(self): return (len(self.y) + self.bs - 1) // self.bs   # steps per epoch, the same on every process
+    def _starts(self) -> list:
+        "Where each batch starts: every `bs` images, except that a last batch of one image joins the batch before (BatchNorm cannot train on one)."
+        s = list(range(0, self.n, self.bs))
+        return s[:-1] if len(s) > 1 and self.n - s[-1] == 1 else s
+    def __len__(self): return len(self._starts())   # steps per epoch, the same on every process
     @property
     def n(self): return len(self.y)
     def normalize(self, xb:torch.Tensor) -> torch.Tensor:
@@ -230,8 +234,9 @@ class TensorLoader:
         "Yield `(x, y, idx, n, total)` per step: this process's share of the batch, how many of its images count, and the batch's size over all processes."
         r, w = rank(), world_size()
         order = torch.randperm(self.n, generator=self.gen) if self.shuffle else torch.arange(self.n)
-        for i in range(0, self.n, self.bs):
-            idx = order[i:i+self.bs].to(self.device)
+        starts = self._starts()
+        for i, j in zip(starts, starts[1:] + [self.n]):
+            idx = order[i:j].to(self.device)
             if w == 1:
                 xb = self.x[idx]
                 if self.augment: xb = _augment(xb, self.gen)
