@@ -1,6 +1,6 @@
 """What each ingredient of kd_nb's 'strong' recipe adds to the seed's student, on all of CIFAR-10, over seeds.
 
-    python bench/recipe_cifar10.py [--rows augment,schedule,kd_strong,kd_seed_teacher] [--seeds N] [--first-seed S]
+    python bench/recipe_cifar10.py [--rows augment,schedule,distil_strong,distil_seed_teacher] [--seeds N] [--first-seed S]
                                    [--epochs N] [--teacher-epochs N] [--subset N --test-subset N --out PATH] [--plan]
 
 The seed's student architecture (267,738 parameters) throughout; each row adds one ingredient to the row before:
@@ -8,11 +8,11 @@ The seed's student architecture (267,738 parameters) throughout; each row adds o
     augment           cross-entropy, the seed's 10 epochs at Adam 1e-3, with random crops and flips
     schedule          cross-entropy, the recipe's 30 epochs of OneCycle up to 3e-3, with crops and flips:
                       the plain student of `compare(recipe('strong'))`
-    kd_strong         the recipe's KD (T = 2, soft weight 0.9) against the recipe's teacher (the seed's teacher
-                      architecture, 30 epochs of OneCycle up to 2e-3 with crops and flips), running live on every
-                      augmented batch: the distilled student of `compare(recipe('strong'))`
-    kd_seed_teacher   the same, against the seed's teacher (10 epochs, constant lr, no augmentation): what the
-                      stronger teacher adds
+    distil_strong        the recipe's method (DIST) against the recipe's teacher (the seed's teacher architecture,
+                         30 epochs of OneCycle up to 2e-3 with crops and flips), running live on every augmented
+                         batch: the distilled student of `compare(recipe('strong'))`
+    distil_seed_teacher  the same, against the seed's teacher (10 epochs, constant lr, no augmentation): what the
+                         stronger teacher adds
 
 The first row of the page's table, the seed's own student, is `"ce"` of nbs/results/methods_cifar10.json (same seeds,
 same initial weights). Every row's student for seed S starts from the same weights (`seed_everything(S)` before it is
@@ -34,7 +34,7 @@ from kd_nb.models import StudentModel, count_params, models_for
 from kd_nb.training import train, train_kd, evaluate
 from kd_nb.experiment import Config, RECIPES, recipe, get_teacher, teacher_key
 
-ROWS = ('augment', 'schedule', 'kd_strong', 'kd_seed_teacher')
+ROWS = ('augment', 'schedule', 'distil_strong', 'distil_seed_teacher')
 R = RECIPES['strong']
 
 def parse_args(argv=None):
@@ -72,8 +72,7 @@ def row_settings(a, row:str) -> dict:
     if row == 'augment': return dict(epochs=a.seed_epochs, lr=1e-3, schedule=None, augment=True)
     base = dict(epochs=a.epochs, lr=R['lr'], schedule=R['schedule'], augment=True)
     if row == 'schedule': return base
-    kd = {k: R[k] for k in ('temperature', 'soft_target_loss_weight', 'ce_loss_weight')}
-    return dict(base, kd=kd, teacher='strong' if row == 'kd_strong' else 'seed')
+    return dict(base, method=R['method'], teacher='strong' if row == 'distil_strong' else 'seed')
 
 def plan_for(a) -> list:
     """The cheap rows seed by seed; then the distilled ones (about 15 min each on a 2-core CPU) for the first two seeds,
@@ -112,12 +111,12 @@ def main(argv=None):
     before, t_start, times = res.get('seconds_total', 0), time.perf_counter(), []
     for i, (row, seed) in enumerate(todo, 1):
         rs = row_settings(a, row)
-        t = teacher(rs['teacher']) if 'kd' in rs else None
+        t = teacher(rs['teacher']) if 'method' in rs else None
         seed_everything(seed); s = StudentModel(**models_for(data.info))
         dl = get_loaders(data, 64, device=device, seed=seed, augment=rs['augment'])[0]
         t0 = time.perf_counter(); common = dict(schedule=rs['schedule'], precision=a.precision, desc=f"{row} seed {seed}")
         if t is None: hist = train(s, dl, rs['epochs'], rs['lr'], device, **common)
-        else: hist = train_kd(t, s, dl, rs['epochs'], rs['lr'], device, **rs['kd'], **common)
+        else: hist = train_kd(t, s, dl, rs['epochs'], rs['lr'], device, method=rs['method'], **common)
         out = dict(acc=evaluate(s, test_dl, precision=prec)['acc'], seconds=time.perf_counter() - t0, history=hist)
         add_run(res, row, seed, out)
         res['seconds_total'] = before + time.perf_counter() - t_start

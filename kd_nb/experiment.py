@@ -446,8 +446,7 @@ def methods_table(res:dict) -> str:
 # %% ../nbs/05_experiment.ipynb #8d8b43d2
 RECIPES = dict(
     seed=dict(), # the seed notebook's settings: `Config()`'s defaults
-    strong=dict(epochs=30, teacher_epochs=30, augment=True, schedule='onecycle', lr=3e-3, teacher_lr=2e-3,
-                temperature=2.0, soft_target_loss_weight=0.9, ce_loss_weight=0.1),
+    strong=dict(epochs=30, teacher_epochs=30, augment=True, schedule='onecycle', lr=3e-3, teacher_lr=2e-3, method='dist'),
 )
 
 def recipe(name:str='strong', # a key of `RECIPES`
@@ -650,7 +649,7 @@ def _parser():
                    help="auto (default: bf16 where the CPU or GPU computes it natively, else fp32), fp32 (the seed's arithmetic), bf16, fp16 (CUDA only)")
     p.add_argument('--recipe', choices=list(RECIPES), default=None,
                    help="start from a named recipe's settings; the options given here still win. 'strong': 30 epochs, random crops and "
-                        "flips, OneCycle up to 3e-3 (the teacher 2e-3), KD with T=2 and soft weight 0.9 against the teacher running live")
+                        "flips, OneCycle up to 3e-3 (the teacher 2e-3), DIST against the teacher running live")
     p.add_argument('--teacher-epochs', type=_pos_int, default=None, help="the teacher's epochs (default: --epochs)")
     p.add_argument('--teacher-lr', type=_pos_float, default=None, help="the teacher's learning rate, its maximum with a schedule (default: --lr)")
     p.add_argument('--augment', action=argparse.BooleanOptionalAction, default=False,
