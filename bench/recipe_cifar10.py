@@ -1,6 +1,6 @@
 """What each ingredient of kd_nb's 'strong' recipe adds to the seed's student, on all of CIFAR-10, over seeds.
 
-    python bench/recipe_cifar10.py [--rows augment,schedule,distil_strong,distil_seed_teacher] [--seeds N] [--first-seed S]
+    python bench/recipe_cifar10.py [--rows augment,schedule,distil_strong,distil_seed_teacher,kd_strong] [--seeds N] [--first-seed S]
                                    [--epochs N] [--teacher-epochs N] [--subset N --test-subset N --out PATH] [--plan]
 
 The seed's student architecture (267,738 parameters) throughout; each row adds one ingredient to the row before:
@@ -13,6 +13,8 @@ The seed's student architecture (267,738 parameters) throughout; each row adds o
                          batch: the distilled student of `compare(recipe('strong'))`
     distil_seed_teacher  the same, against the seed's teacher (10 epochs, constant lr, no augmentation): what the
                          stronger teacher adds
+    kd_strong            instead of DIST, KD at the full-data sweep's best cell (T = 2, soft weight 0.9; kd_sweep_cifar10.json),
+                         against the recipe's teacher running live: what the method adds
 
 The first row of the page's table, the seed's own student, is `"ce"` of nbs/results/methods_cifar10.json (same seeds,
 same initial weights). Every row's student for seed S starts from the same weights (`seed_everything(S)` before it is
@@ -34,8 +36,9 @@ from kd_nb.models import StudentModel, count_params, models_for
 from kd_nb.training import train, train_kd, evaluate
 from kd_nb.experiment import Config, RECIPES, recipe, get_teacher, teacher_key
 
-ROWS = ('augment', 'schedule', 'distil_strong', 'distil_seed_teacher')
+ROWS = ('augment', 'schedule', 'distil_strong', 'distil_seed_teacher', 'kd_strong')
 R = RECIPES['strong']
+KD_BEST = 'kd(temperature=2, weight=0.9)' # the best cell of kd_sweep_cifar10.json
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
@@ -72,6 +75,7 @@ def row_settings(a, row:str) -> dict:
     if row == 'augment': return dict(epochs=a.seed_epochs, lr=1e-3, schedule=None, augment=True)
     base = dict(epochs=a.epochs, lr=R['lr'], schedule=R['schedule'], augment=True)
     if row == 'schedule': return base
+    if row == 'kd_strong': return dict(base, method=KD_BEST, teacher='strong')
     return dict(base, method=R['method'], teacher='strong' if row == 'distil_strong' else 'seed')
 
 def plan_for(a) -> list:
@@ -108,7 +112,7 @@ def main(argv=None):
                                                         history=rec.get('history'), params=count_params(t))
             print(f"teacher '{name}': {res['teachers'][name]['acc']:.2f}% test accuracy", flush=True)
         return teachers[name]
-    before, t_start, times = res.get('seconds_total', 0), time.perf_counter(), []
+    before, t_start = res.get('seconds_total', 0), time.perf_counter()
     for i, (row, seed) in enumerate(todo, 1):
         rs = row_settings(a, row)
         t = teacher(rs['teacher']) if 'method' in rs else None
@@ -120,7 +124,7 @@ def main(argv=None):
         out = dict(acc=evaluate(s, test_dl, precision=prec)['acc'], seconds=time.perf_counter() - t0, history=hist)
         add_run(res, row, seed, out)
         res['seconds_total'] = before + time.perf_counter() - t_start
-        save_results(a.out, res); times.append(out['seconds'])
+        save_results(a.out, res)
         print(f"[{i}/{len(todo)}] {row} seed {seed}: {out['acc']:.2f}% in {out['seconds']:.0f} s", flush=True)
     print(f"Written to {a.out}")
     return 0

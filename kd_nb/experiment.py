@@ -454,13 +454,7 @@ def recipe(name:str='strong', # a key of `RECIPES`
           ) -> Config:
     "The `Config` of a named recipe, with `overrides` on top."
     if name not in RECIPES: raise ValueError(f"unknown recipe {name!r}; known: {', '.join(RECIPES)}")
-    return Config(**{**_recipe_settings(name, overrides.get('method')), **overrides})
-
-_SEED_KD = ('temperature', 'soft_target_loss_weight', 'ce_loss_weight')
-
-def _recipe_settings(name:str, method=None) -> dict:
-    "A recipe's settings; with a `method`, without the seed's KD settings: the method brings its own."
-    return {k: v for k, v in RECIPES[name].items() if not (method and k in _SEED_KD)}
+    return Config(**{**RECIPES[name], **overrides})
 
 # %% ../nbs/05_experiment.ipynb #ec830f63
 def _rows(res):
@@ -654,7 +648,7 @@ def _parser():
     p.add_argument('--teacher-lr', type=_pos_float, default=None, help="the teacher's learning rate, its maximum with a schedule (default: --lr)")
     p.add_argument('--augment', action=argparse.BooleanOptionalAction, default=False,
                    help="random crops and flips of the training batches, for the teacher and the students; the teacher runs live (default: off)")
-    p.add_argument('--schedule', choices=['onecycle', 'cosine'], default=None,
+    p.add_argument('--schedule', choices=[s for s in SCHEDULES if s], default=None,
                    help="the learning rate per step: onecycle (up to --lr and down) or cosine (from --lr to 0); default: constant, the seed's")
     p.add_argument('--quiet', action='store_true', help="no progress output (without it: bars on a terminal, one line per epoch in a log)")
     return p
@@ -664,7 +658,7 @@ _CLI_NAMES = dict(soft_target_loss_weight='soft_weight', ce_loss_weight='ce_weig
 def _parse(argv=None) -> argparse.Namespace:
     "The command line, with a `--recipe`'s settings as the defaults of the options it sets."
     p = _parser(); a = p.parse_args(argv)
-    if a.recipe: p.set_defaults(**{_CLI_NAMES.get(k, k): v for k, v in _recipe_settings(a.recipe, a.method).items()}); a = p.parse_args(argv)
+    if a.recipe: p.set_defaults(**{_CLI_NAMES.get(k, k): v for k, v in RECIPES[a.recipe].items()}); a = p.parse_args(argv)
     return a
 
 def _cli_config(a:argparse.Namespace) -> Config:
