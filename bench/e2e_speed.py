@@ -4,7 +4,7 @@
 
 In this one process, on the same data (CIFAR-10: `$KD_NB_DATA`, else ../shared/data/cifar10) and batch size (64):
 
-* seed (bench/seed_pipeline.py, the seed notebook's code): PIL images through `ToTensor` + `Normalize` and a `DataLoader`,
+* seed (bench/tutorial_pipeline.py, the seed notebook's code): PIL images through `ToTensor` + `Normalize` and a `DataLoader`,
   float32, the teacher trained with cross-entropy, a student with cross-entropy, a student distilled with the teacher's
   forward pass on every batch of every epoch;
 * kd_nb, with its defaults: uint8 images in one tensor (`TensorLoader`), `precision='auto'` (bfloat16 autocast and
@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import torch
-import seed_pipeline as seed
+import tutorial_pipeline as seed
 from kd_nb.core import get_device, seed_everything, hardware_info, resolve_precision, PRECISIONS
 from kd_nb.data import load_arrays, get_loaders
 from kd_nb.models import TeacherModel, StudentModel

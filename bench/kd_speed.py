@@ -6,7 +6,7 @@ Both pipelines distil from one trained teacher, from `kd_nb.experiment.get_teach
 `$KD_NB_CACHE` or ~/.cache/kd_nb/teachers, when one matches the data and settings), so the teacher's training is not
 part of the comparison. Then, in this one process:
 
-* seed (bench/seed_pipeline.py, the seed's code): PIL images through `ToTensor` + `Normalize` and a `DataLoader`,
+* seed (bench/tutorial_pipeline.py, the seed's code): PIL images through `ToTensor` + `Normalize` and a `DataLoader`,
   the teacher's forward pass on every batch of every epoch, `loss.item()` after every batch;
 * kd_nb: uint8 images in one tensor, normalised a batch at a time (`TensorLoader`), the teacher's outputs computed
   once (`teacher_logits`) and looked up by index in every KD epoch (`train_kd`).
@@ -31,7 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np
 import torch
-import seed_pipeline as seed
+import tutorial_pipeline as seed
 from kd_nb.core import get_device, seed_everything, hardware_info
 from kd_nb.data import load_arrays, get_loaders
 from kd_nb.models import StudentModel, models_for

@@ -4,13 +4,14 @@
                              [--epochs N] [--precision auto|fp32|bf16|fp16] [--subset N --out PATH] [--plan]
 
 For each seed S (42, 43, ...) it trains the cross-entropy student ("ce") and one distilled student per temperature T
-and soft-target weight w (the label weight is 1 - w), all from the same initial weights and on the same batches (see
-bench/seeded_runs.py), against the seed notebook's teacher, whose logits are computed once. The seed notebook's own
-setting is T = 2, w = 0.25. The results, rewritten after every student, go to nbs/results/kd_sweep_cifar10.json:
+and soft-target weight w (the label weight is 1 - w: the method spec `kd(temperature=T, weight=w)+ce(weight=1 - w)`),
+all from the same initial weights and on the same batches (see bench/seeded_runs.py), against the tutorial's teacher,
+whose logits are computed once. The tutorial's own setting is T = 2, w = 0.25 (kd_nb's default 'kd'). The results,
+rewritten after every student, go to nbs/results/kd_sweep_cifar10.json:
 
     {"ce": {"acc": [...], "seeds": [...], ...}, "kd_T2_w0.25": {"temperature": 2.0, "soft_target_loss_weight": 0.25,
      "ce_loss_weight": 0.75, "acc": [...], "seeds": [...], ...}, ..., "grid": {"temperatures": [...],
-     "soft_target_loss_weights": [...]}, "seed_setting": [2.0, 0.25], "epochs": 10, "n_train": 50000, "settings": {...}, ...}
+     "soft_target_loss_weights": [...]}, "tutorial_setting": [2.0, 0.25], "epochs": 10, "n_train": 50000, "settings": {...}, ...}
 
 A second start skips the (setting, seed) pairs already in the file. A quick check of the whole path:
 `--subset 1000 --test-subset 500 --epochs 1 --teacher-epochs 1 --seeds 2 --temperatures 1,4 --weights 0.5,0.9 --out /tmp/s.json`.
@@ -20,13 +21,18 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from seeded_runs import RESULTS, base_parser, check_args, open_run, run_plan
+from seeded_runs import RESULTS, Bench, base_parser, check_args, distiller, kd_meta, open_run, run_plan
+from kd_nb.stats import sweep_gains
 
-SEED_SETTING = (2.0, 0.25)
+TUTORIAL_SETTING = (kd_meta('kd')['temperature'], kd_meta('kd')['soft_target_loss_weight'])   # the tutorial's: kd_nb's default 'kd'
 
 def floats(s:str) -> list: return [float(x) for x in s.split(',') if x.strip()]
 
 def key(T:float, w:float) -> str: return f"kd_T{T:g}_w{w:g}"
+
+def spec(T:float, w:float) -> str:
+    "The method spec of the cell (T, w): KD at temperature T with weight w, the labels' cross-entropy with weight 1 - w."
+    return f"kd(temperature={T!r}, weight={w!r})+ce(weight={round(1 - w, 10)!r})"
 
 def parse_args(argv=None):
     p = base_parser(__doc__.split('\n\n')[0], RESULTS/'kd_sweep_cifar10.json', default_seeds=2)
@@ -41,29 +47,23 @@ def parse_args(argv=None):
     return check_args(p, a)
 
 def plan_for(a) -> list:
-    "The runs, seed by seed: the plain student, then every setting."
-    out = []
-    for s in a.seed_list:
-        out.append(('ce', s, None, {}))
-        for T in a.T_list:
-            for w in a.w_list:
-                kd = dict(temperature=T, soft_target_loss_weight=w, ce_loss_weight=round(1 - w, 10))
-                out.append((key(T, w), s, kd, dict(kd)))
-    return out
+    "The runs, seed by seed: the plain student, then every cell, each with its `Distiller` and its settings to record."
+    cells = [(key(T, w), spec(T, w)) for T in a.T_list for w in a.w_list]
+    ds = {k: distiller(sp) for k, sp in cells}
+    return [r for s in a.seed_list for r in [('ce', s, None, {})] + [(k, s, ds[k], kd_meta(sp)) for k, sp in cells]]
 
 def main(argv=None):
     a = parse_args(argv)
-    opened = open_run(a, plan_for)
-    if opened is None: return 0
-    bench, settings, res, plan = opened
+    bench = Bench(a); plan = plan_for(a)
+    res = open_run(a, bench, plan, epochs=a.epochs)
+    if res is None: return 0
     g = res.get('grid', {})
     res['grid'] = dict(temperatures=sorted(set(g.get('temperatures', [])) | set(a.T_list)),
                        soft_target_loss_weights=sorted(set(g.get('soft_target_loss_weights', [])) | set(a.w_list)))
-    res.update(seed_setting=list(SEED_SETTING))
-    print(f"{settings['n_train']} training and {settings['n_test']} test images, {a.epochs} epochs, seeds {a.seed_list}, "
+    res.update(tutorial_setting=list(TUTORIAL_SETTING))
+    print(f"{res['n_train']} training and {res['n_test']} test images, {a.epochs} epochs, seeds {a.seed_list}, "
           f"T in {a.T_list}, soft weight in {a.w_list}, device {bench.device}, precision {bench.prec}", flush=True)
     res = run_plan(bench, res, a.out, plan)
-    from kd_nb.stats import sweep_gains
     gains = sorted(sweep_gains(res).items(), key=lambda kv: -kv[1].mean)
     print('\nmean gain over the plain student, best first:')
     for (T, w), g in gains: print(f"  T={T:g}, w={w:g}: {g}")

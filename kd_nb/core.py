@@ -4,14 +4,14 @@
 
 # %% ../nbs/00_core.ipynb #3bca72a7
 from __future__ import annotations
-import contextlib, os, platform, random, sys
+import contextlib, html, importlib.util, os, platform, random, sys
 from pathlib import Path
 import numpy as np
 import torch
 
 # %% auto #0
 __all__ = ['PRECISIONS', 'get_device', 'seed_everything', 'hardware_info', 'in_test', 'cpu_has_bf16', 'resolve_precision',
-           'autocast', 'show_bars']
+           'autocast', 'show_bars', 'Table', 'format_bytes', 'format_ms', 'require', 'evaluating']
 
 # %% ../nbs/00_core.ipynb #4f2d1e0c
 def get_device(device:str|torch.device|None=None, # a device name such as 'cpu' or 'cuda:0'; `None` picks the accelerator if there is one
@@ -93,3 +93,65 @@ def show_bars() -> bool:
         if get_ipython() is not None: return True
     except ImportError: pass
     return sys.stdout.isatty()
+
+# %% ../nbs/00_core.ipynb #268c342c
+class Table:
+    "A table of strings under a header: Markdown (`markdown()`, `str`) in text, HTML in notebooks, with an optional caption."
+    def __init__(self, header:list, # the column titles
+                 rows:list, # the rows: lists of strings, one per column
+                 align:str|None=None, # one character per column, 'l' (left) or 'r' (right); default: the first left, the rest right
+                 caption:str='', # a line shown under the table
+                ):
+        self.header, self.rows, self.caption = [str(h) for h in header], [[str(v) for v in r] for r in rows], caption
+        self.align = 'l' + 'r' * (len(self.header) - 1) if align is None else align
+        if len(self.align) != len(self.header) or not set(self.align) <= {'l', 'r'}:
+            raise ValueError(f"align must have one 'l' or 'r' per column ({len(self.header)}), got {self.align!r}")
+        for i, r in enumerate(self.rows):
+            if len(r) != len(self.header): raise ValueError(f"row {i} has {len(r)} cells but the header has {len(self.header)} columns: {r}")
+
+    def markdown(self) -> str:
+        "A Markdown pipe table, then a blank line and the caption if there is one."
+        row = lambda cs: '| ' + ' | '.join(c.replace('|', '\\|') for c in cs) + ' |'
+        lines = [row(self.header), '|' + ''.join('---|' if a == 'l' else '---:|' for a in self.align)] + [row(r) for r in self.rows]
+        return '\n'.join(lines) + (f"\n\n{self.caption}" if self.caption else '')
+    def _repr_markdown_(self): return self.markdown()
+    def __str__(self): return self.markdown()
+
+    def _repr_html_(self) -> str:
+        "An HTML `<table>`, each cell escaped and aligned, the caption in small print under it."
+        st = [f" style='text-align:{'left' if a == 'l' else 'right'}'" for a in self.align]
+        tr = lambda cs, tag: '<tr>' + ''.join(f"<{tag}{s}>{html.escape(c)}</{tag}>" for s, c in zip(st, cs)) + '</tr>'
+        cap = f"<p><small>{html.escape(self.caption)}</small></p>" if self.caption else ''
+        return f"<table><thead>{tr(self.header, 'th')}</thead><tbody>{''.join(tr(r, 'td') for r in self.rows)}</tbody></table>{cap}"
+
+# %% ../nbs/00_core.ipynb #8a3e3791
+def format_bytes(n:float, # a number of bytes
+                ) -> str:
+    "`n` bytes in decimal units: '512 bytes', '1.5 kB', 'MB', 'GB', up to 'TB'."
+    for u in ('bytes', 'kB', 'MB', 'GB', 'TB'):
+        if abs(n) < 1000 or u == 'TB': return f"{n:.0f} {u}" if u == 'bytes' else f"{n:.1f} {u}"
+        n /= 1000
+
+def format_ms(v:float|None, # milliseconds, or None for a time not measured
+             ) -> str:
+    "Milliseconds to about three significant digits: three decimals under 1, two under 100, none above; '—' for `None`."
+    return '—' if v is None else f"{v:.3f}" if v < 1 else f"{v:.2f}" if v < 100 else f"{v:.0f}"
+
+# %% ../nbs/00_core.ipynb #06635a51
+def require(*modules:str, # names of importable modules, e.g. 'onnx'
+           ):
+    "An `ImportError` naming what to install, if any of `modules` is missing."
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing: raise ImportError(f"this needs {', '.join(missing)}, which {'is' if len(missing) == 1 else 'are'} not installed: "
+                                  f"pip install {' '.join(missing)}")
+
+# %% ../nbs/00_core.ipynb #c64aa409
+@contextlib.contextmanager
+def evaluating(*models:torch.nn.Module, # the models to put in eval mode inside the block
+              ):
+    "Put `models` in eval mode inside the block, and back in the mode each was in afterwards."
+    modes = [m.training for m in models]
+    for m in models: m.eval()
+    try: yield models
+    finally:
+        for m, was in zip(models, modes): m.train(was)

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn as nn
-from .core import hardware_info
+from .core import Table, format_ms, hardware_info, require
 from .data import TensorLoader
 from .models import count_params
 
@@ -19,11 +19,6 @@ __all__ = ['onnx_run', 'ONNXMismatchError', 'export_onnx', 'onnx_accuracy', 'qua
            'plot_latency']
 
 # %% ../nbs/09_export.ipynb #64380718
-def _require(*modules):
-    "An `ImportError` naming what to install, if any of `modules` is missing."
-    missing = [m for m in modules if importlib.util.find_spec(m) is None]
-    if missing: raise ImportError(f"ONNX export and timing need {', '.join(missing)}: pip install {' '.join(missing)}")
-
 def _session(path, threads:int|None=None):
     "An ONNX Runtime session on the CPU, with `threads` threads for each operator."
     import onnxruntime as ort
@@ -65,7 +60,7 @@ def export_onnx(model:nn.Module, # the model to export (left unchanged)
                 opset:int|None=None, # the ONNX opset; default the exporter's
                ) -> dict:
     "Export `model` to ONNX with a free batch size, check it in ONNX Runtime against PyTorch; returns what was written and the difference."
-    _require('onnx', 'onnxruntime')
+    require('onnx', 'onnxruntime')
     if not isinstance(example_input, torch.Tensor) or example_input.ndim < 2 or len(example_input) == 0:
         raise ValueError(f"example_input must be a batch of inputs (a tensor N×...), got {getattr(example_input, 'shape', type(example_input).__name__)}")
     exporter, path = _exporter(exporter), Path(path)
@@ -126,7 +121,7 @@ def quantize_int8(path, # a float32 ONNX model
                   op_types:tuple|None=None, # operators to quantise, e.g. ('MatMul', 'Gemm'); default ONNX Runtime's (Conv too)
                  ) -> Path:
     "ONNX Runtime's dynamic int8 quantisation of `path` (weights int8, activations quantised per batch), after its shape pre-processing."
-    _require('onnxruntime')
+    require('onnxruntime')
     from onnxruntime.quantization import quantize_dynamic, QuantType
     from onnxruntime.quantization.shape_inference import quant_pre_process
     out = Path(out); pre = out.with_name(out.stem + '.pre.onnx')
@@ -139,8 +134,6 @@ def quantize_int8(path, # a float32 ONNX model
     return out
 
 # %% ../nbs/09_export.ipynb #17e696fc
-def _ms(v) -> str: return '—' if v is None else f"{v:.3f}" if v < 1 else f"{v:.2f}" if v < 100 else f"{v:.0f}"
-
 @dataclass
 class LatencyTable:
     "The measurements of `latency_table`: one row per model (and per int8 model), with how they were made."
@@ -155,7 +148,7 @@ class LatencyTable:
         return h + (['test accuracy (ONNX Runtime)'] if self.has_acc else [])
     def _cells(self, r):
         c = [r['model'], f"{r['params']:,}", f"{r['size_mb']:.2f} MB"]
-        for b in self.batch_sizes: c += [_ms(r['torch_ms'].get(str(b))), _ms(r['onnx_ms'].get(str(b)))]
+        for b in self.batch_sizes: c += [format_ms(r['torch_ms'].get(str(b))), format_ms(r['onnx_ms'].get(str(b)))]
         return c + ([f"{r['acc']:.2f}%" if r.get('acc') is not None else '—'] if self.has_acc else [])
     def caption(self) -> str:
         hw, s = self.hardware, lambda n, w: f"{n} {w}{'s' if n != 1 else ''}"
@@ -163,17 +156,12 @@ class LatencyTable:
         return (f"Milliseconds per image on the CPU ({hw.get('cpu', '?')}, {s(self.threads, 'thread')}, PyTorch {hw.get('torch', '?')}, "
                 f"ONNX Runtime {hw.get('onnxruntime', '?')}): median of {s(self.repeats, 'run')} after {s(self.warmup, 'warm-up run')}."
                 + (f" int8: ONNX Runtime's dynamic quantisation{q}." if any(r['precision'] == 'int8' for r in self.rows) else ''))
-    def markdown(self) -> str:
-        h = self._header()
-        lines = ['| ' + ' | '.join(h) + ' |', '|---|' + '---:|' * (len(h) - 1)]
-        lines += ['| ' + ' | '.join(self._cells(r)) + ' |' for r in self.rows]
-        return '\n'.join(lines) + f"\n\n{self.caption()}"
+    def table(self) -> Table:
+        "The measurements as a `kd_nb.core.Table`: the model's name left-aligned, the numbers right, the caption under them."
+        return Table(self._header(), [self._cells(r) for r in self.rows], caption=self.caption())
+    def markdown(self) -> str: return self.table().markdown()
     def _repr_markdown_(self): return self.markdown()
-    def _repr_html_(self):
-        th = ''.join(f"<th>{h}</th>" for h in self._header())
-        td = lambda i, c: f"<td>{c}</td>" if i == 0 else f"<td style='text-align:right'>{c}</td>"
-        tr = ''.join('<tr>' + ''.join(td(i, c) for i, c in enumerate(self._cells(r))) + '</tr>' for r in self.rows)
-        return f"<table><thead><tr>{th}</tr></thead><tbody>{tr}</tbody></table><p><small>{self.caption()}</small></p>"
+    def _repr_html_(self): return self.table()._repr_html_()
     def plot(self): return plot_latency(self)
 
 # %% ../nbs/09_export.ipynb #cf6c98ec
@@ -189,7 +177,7 @@ def latency_table(models:dict, # {name: nn.Module}, e.g. teacher and students
                   onnx_paths:dict|None=None, # {name: path} of files already exported by `export_onnx` (not exported again)
                  ) -> LatencyTable:
     "Parameters, ONNX file size, and median ms per image in PyTorch and ONNX Runtime on the CPU, for each model."
-    _require('onnx', 'onnxruntime')
+    require('onnx', 'onnxruntime')
     if not models: raise ValueError("models is empty: pass {name: model}")
     if repeats < 1 or warmup < 0: raise ValueError(f"repeats must be >= 1 and warmup >= 0, got {repeats} and {warmup}")
     import onnxruntime

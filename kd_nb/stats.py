@@ -8,6 +8,7 @@ import math
 from dataclasses import dataclass
 import numpy as np
 from scipy import stats as sst
+from .core import Table
 
 # %% auto #0
 __all__ = ['BETTER', 'WORSE', 'SAME', 'ONE_SEED', 'VERDICT_COLORS', 'per_seed', 'Summary', 'summarize', 'Gain', 'paired_gain',
@@ -103,7 +104,6 @@ def model_entries(results:dict, # a results dict: model name -> accuracies (a li
     return {k: v for k, v in results.items() if is_run(v)}
 
 # %% ../nbs/08_stats.ipynb #bc9ab8f3
-def _f(v, fmt): return '—' if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, fmt)
 def _p(p): return '—' if math.isnan(p) else ('<0.001' if p < 0.001 else f"{p:.3f}")
 
 class StatsTable:
@@ -124,18 +124,15 @@ class StatsTable:
             ci = f"[{g.low:+.2f}, {g.high:+.2f}]" if g.defined else '— (one seed)'
             out.append([r['name'], n, acc, f"{g.mean:+.2f}", ci, _p(g.p), g.verdict])
         return out
+    def table(self) -> Table:
+        "The table as a `kd_nb.core.Table`: the model's name and the verdict left-aligned, the numbers right."
+        return Table(self.header, self.cells(), align='lrrrrrl')
     def markdown(self) -> str:
         "The table in Markdown."
-        lines = ['| ' + ' | '.join(self.header) + ' |', '|---|---:|---:|---:|---:|---:|---|']
-        return '\n'.join(lines + ['| ' + ' | '.join(c) + ' |' for c in self.cells()])
+        return self.table().markdown()
     def _repr_markdown_(self): return self.markdown()
     def __str__(self): return self.markdown()
-    def _repr_html_(self):
-        import html
-        th = ''.join(f"<th>{html.escape(h)}</th>" for h in self.header)
-        td = lambda i, v: f"<td style='text-align:{'left' if i in (0, 6) else 'right'}'>{html.escape(v)}</td>"
-        body = ''.join('<tr>' + ''.join(td(i, v) for i, v in enumerate(c)) + '</tr>' for c in self.cells())
-        return f"<table><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"
+    def _repr_html_(self): return self.table()._repr_html_()
     def to_dict(self) -> dict:
         "JSON-able: each model's n, mean, std and (except the baseline) its gain."
         def g(x): return None if x is None else dict(n=x.n, mean=x.mean, std=x.std, low=x.low, high=x.high, p=x.p, verdict=x.verdict, seeds=list(x.seeds))
@@ -215,7 +212,7 @@ def sweep_gains(sweep:dict, baseline:str='ce', confidence:float=0.95) -> dict:
 # %% ../nbs/08_stats.ipynb #b649055b
 def plot_sweep(sweep:dict, # a results dict with the baseline and one entry per setting (see `sweep_cells`)
                baseline:str='ce', confidence:float=0.95,
-               mark:tuple|None=(2.0, 0.25), # a setting to frame: the seed's by default
+               mark:tuple|None=(2.0, 0.25), # a setting to frame: the tutorial's by default
                title:str|None=None):
     "Heatmap of the mean gain over `baseline` for each temperature × soft-target weight, with each cell's interval."
     import matplotlib.pyplot as plt

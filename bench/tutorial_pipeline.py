@@ -10,7 +10,7 @@ each epoch) and that its per-epoch `print` can be switched off with `verbose=Fal
 One difference is forced on us: there is no internet here, so `torchvision.datasets.CIFAR10(..., download=True)` cannot
 fetch the dataset. `kd_nb.data.ArrayImageDataset` stands in for it: it holds the same uint8 arrays and its
 `__getitem__` does what torchvision's `CIFAR10.__getitem__` does (`PIL.Image.fromarray(img)`, then the transform, then
-an `int` label), so the per-image work of the seed's data path is the same. `kd_nb.data.seed_transform()` is the
+an `int` label), so the per-image work of the seed's data path is the same. `kd_nb.data.tutorial_transform()` is the
 seed's `Compose([ToTensor(), Normalize(mean=(0.456, 0.456, 0.406), std=(0.229, 0.224, 0.225))])`.
 """
 from __future__ import annotations
@@ -18,9 +18,9 @@ import time
 import torch
 import torch.nn as nn
 import torch.optim as optim
-from kd_nb.data import ArrayImageDataset, seed_transform as _kd_seed_transform
+from kd_nb.data import ArrayImageDataset, tutorial_transform as _kd_tutorial_transform
 
-__all__ = ['seed_transform', 'seed_datasets', 'seed_loaders', 'TeacherModel', 'StudentModel',
+__all__ = ['tutorial_transform', 'seed_datasets', 'seed_loaders', 'TeacherModel', 'StudentModel',
            'train', 'test', 'train_knowledge_distillation']
 
 # Preprocessing input Normalization. The seed's cell is
@@ -28,14 +28,14 @@ __all__ = ['seed_transform', 'seed_datasets', 'seed_loaders', 'TeacherModel', 'S
 #         transforms.ToTensor(),
 #         transforms.Normalize(mean=(0.456, 0.456, 0.406), std=(0.229, 0.224, 0.225))
 #     ])
-# and `kd_nb.data.seed_transform()` builds exactly that (same transforms, same numbers).
-def seed_transform():
+# and `kd_nb.data.tutorial_transform()` builds exactly that (same transforms, same numbers).
+def tutorial_transform():
     "The seed's `transform`."
-    return _kd_seed_transform(mean=(0.456, 0.456, 0.406), std=(0.229, 0.224, 0.225))
+    return _kd_tutorial_transform(mean=(0.456, 0.456, 0.406), std=(0.229, 0.224, 0.225))
 
 def seed_datasets(x_train, y_train, x_test, y_test, transform=None):
     "Stand-ins for the seed's `datasets.CIFAR10(root='./data', train=..., download=True, transform=transform)`: PIL images, one at a time."
-    transform = transform or seed_transform()
+    transform = transform or tutorial_transform()
     train_dataset = ArrayImageDataset(x_train, y_train, transform=transform)
     test_dataset = ArrayImageDataset(x_test, y_test, transform=transform)
     return train_dataset, test_dataset
