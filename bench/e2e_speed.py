@@ -1,10 +1,10 @@
-"""The seed's whole experiment, phase by phase, in the seed's pipeline and in kd_nb's defaults: how much faster is kd_nb?
+"""The tutorial's whole experiment, phase by phase, in the tutorial's pipeline and in kd_nb's defaults: how much faster is kd_nb?
 
     python bench/e2e_speed.py [--subset N] [--test-subset N] [--epochs N] [--precision P] [--json PATH] [--threads N]
 
 In this one process, on the same data (CIFAR-10: `$KD_NB_DATA`, else ../shared/data/cifar10) and batch size (64):
 
-* seed (bench/tutorial_pipeline.py, the seed notebook's code): PIL images through `ToTensor` + `Normalize` and a `DataLoader`,
+* the tutorial (bench/tutorial_pipeline.py, its code): PIL images through `ToTensor` + `Normalize` and a `DataLoader`,
   float32, the teacher trained with cross-entropy, a student with cross-entropy, a student distilled with the teacher's
   forward pass on every batch of every epoch;
 * kd_nb, with its defaults: uint8 images in one tensor (`TensorLoader`), `precision='auto'` (bfloat16 autocast and
@@ -13,13 +13,13 @@ In this one process, on the same data (CIFAR-10: `$KD_NB_DATA`, else ../shared/d
 
 Each phase (teacher, CE student, KD student) runs for `--epochs` epochs in both pipelines; the time of a phase is the
 sum of its epochs' training time (kd_nb's KD phase adds its one-time teacher pass); evaluation is not counted.
-It prints a Markdown table and, last, the line `e2e_speedup=<x> teacher_speedup=<y> kd_speedup=<z>`: the seed's time
+It prints a Markdown table and, last, the line `e2e_speedup=<x> teacher_speedup=<y> kd_speedup=<z>`: the tutorial's time
 over kd_nb's for all three phases together, for the teacher, and for the KD phase. With `--project-epochs P` it also gives each
 phase's time for P epochs, computed from the measured ones (its one-time work, kd_nb's teacher pass, plus P times its
 mean epoch: epochs cost the same from the first on), and the last line holds the speed-ups for P epochs; a full-data
-run of 2 measured epochs projected to the seed's 10 takes about half an hour on a 2-core CPU instead of an hour and a
-half. The measurements are also written,
-phase by phase as they finish, to `--json`.
+run of 2 measured epochs projected to the tutorial's 10 takes about half an hour on a 2-core CPU instead of an hour and a
+half. The measurements are also written, phase by phase as they finish, to `--json` (the tutorial's under the key
+"seed").
 
 A quick run: `--subset 5000 --epochs 1` (a few minutes on a 2-core CPU).
 """
@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import torch
-import tutorial_pipeline as seed
+import tutorial_pipeline as tutorial
 from kd_nb.core import get_device, seed_everything, hardware_info, resolve_precision, PRECISIONS
 from kd_nb.data import load_arrays, get_loaders
 from kd_nb.models import TeacherModel, StudentModel
@@ -41,13 +41,13 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--subset', type=int, default=None, help="training images used (a fixed random sample; default: all 50000)")
     p.add_argument('--test-subset', type=int, default=None, help="test images used (default: all 10000)")
-    p.add_argument('--epochs', type=int, default=10, help="epochs of each phase, in each pipeline (default: 10, the seed's)")
+    p.add_argument('--epochs', type=int, default=10, help="epochs of each phase, in each pipeline (default: 10, the tutorial's)")
     p.add_argument('--project-epochs', type=int, default=None, metavar='P',
                    help="also give each phase's time for P epochs, from the measured ones: its one-time work (kd_nb's teacher pass) "
                         "plus P times its mean epoch; the speed-ups of the last line are then those for P epochs")
     p.add_argument('--precision', choices=PRECISIONS, default='auto', help="kd_nb's precision (default: auto, kd_nb's default)")
     p.add_argument('--data-dir', default=None, help=f"folder with cifar10.npz (default: $KD_NB_DATA, else {SHARED_DATA})")
-    p.add_argument('--batch-size', type=int, default=64, help="the seed's 64 (default)")
+    p.add_argument('--batch-size', type=int, default=64, help="the tutorial's 64 (default)")
     p.add_argument('--device', default=None, help="default: the accelerator if there is one, else the CPU")
     p.add_argument('--threads', type=int, default=None, help="torch.set_num_threads for this run (default: torch's)")
     p.add_argument('--json', default=None, metavar='PATH', help="write the measurements here, after each phase")
@@ -73,7 +73,7 @@ def projected_table(r) -> str:
     p = r['projected']; s, k, P = p['seed'], p['kd_nb'], p['epochs']
     rows = [(f"teacher, {P} epochs", 'teacher'), (f"student (cross-entropy), {P} epochs", 'ce'),
             (f"student (KD), {P} epochs (kd_nb: teacher pass included)", 'kd'), ("all three phases", 'total')]
-    lines = [f"| phase, projected from {p['from_epochs']} measured epochs | seed (fp32) | kd_nb ({r['precision']}) | speed-up |", '|---|---:|---:|---:|']
+    lines = [f"| phase, projected from {p['from_epochs']} measured epochs | tutorial (fp32) | kd_nb ({r['precision']}) | speed-up |", '|---|---:|---:|---:|']
     lines += [f"| {n} | {s[f'{m}_seconds']:.0f} s | {k[f'{m}_seconds']:.0f} s | {ratio(s[f'{m}_seconds'], k[f'{m}_seconds']):.2f}× |" for n, m in rows]
     return '\n'.join(lines)
 
@@ -83,7 +83,7 @@ def table(r) -> str:
             (f"student (cross-entropy), {e} epochs", s['ce_seconds'], k['ce_seconds']),
             (f"student (KD), {e} epochs" + " (kd_nb: teacher pass included)", s['kd_seconds'], k['kd_seconds']),
             ("all three phases", s['total_seconds'], k['total_seconds'])]
-    lines = [f"| phase | seed (fp32) | kd_nb ({r['precision']}) | speed-up |", '|---|---:|---:|---:|']
+    lines = [f"| phase | tutorial (fp32) | kd_nb ({r['precision']}) | speed-up |", '|---|---:|---:|---:|']
     lines += [f"| {n} | {a:.1f} s | {b:.1f} s | {ratio(a, b):.2f}× |" for n, a, b in rows]
     lines += [f"| accuracy: {n} | {s['acc'][m]:.2f}% | {k['acc'][m]:.2f}% | |"
               for n, m in (('teacher', 'teacher'), ('student', 'student'), ('distilled student', 'student_kd'))]
@@ -95,10 +95,11 @@ def main(argv=None):
     if a.threads: torch.set_num_threads(a.threads)
     device = get_device(a.device); prec = resolve_precision(a.precision, device)
     data = load_arrays('cifar10', data_dir_from(a.data_dir), a.subset, a.test_subset, download=False)
-    bs, E, lr, T, ws, wc = a.batch_size, a.epochs, 1e-3, 2.0, 0.25, 0.75
+    bs, E, lr, T, ws, wc = a.batch_size, a.epochs, 1e-3, 2.0, 0.25, 0.75   # the tutorial's
+    method = f"kd(temperature={T}, weight={ws})+ce(weight={wc})"   # the tutorial's KD: kd_nb's default 'kd'
     res = dict(settings=dict(n_train=len(data.y_train), n_test=len(data.y_test), epochs=E, batch_size=bs, lr=lr, temperature=T,
                              soft_target_loss_weight=ws, ce_loss_weight=wc, device=str(device)),
-               precision=prec, hardware=hardware_info(), seed={}, kd_nb={})
+               precision=prec, hardware=hardware_info(), seed={}, kd_nb={})   # 'seed': the file's key for the tutorial's pipeline
     try: res['hardware']['loadavg_start'] = [round(x, 2) for x in os.getloadavg()]
     except OSError: pass
     def save():
@@ -106,21 +107,21 @@ def main(argv=None):
     def log(msg): print(f"[{time.perf_counter() - t_start:7.0f} s] {msg}", flush=True)
     log(f"{res['settings']['n_train']} training images, {E} epochs per phase, batch {bs}, device {device}; kd_nb precision {prec}")
 
-    # the seed's pipeline
-    s = res['seed']; s_train, s_test = seed.seed_loaders(data.x_train, data.y_train, data.x_test, data.y_test, batch_size=bs)
-    seed_everything(42); teacher = seed.TeacherModel().to(device)
-    log("seed: teacher ..."); h = seed.train(teacher, s_train, E, lr, device, verbose=False)
-    s['teacher_seconds'] = sum(r['seconds'] for r in h); s['acc'] = dict(teacher=seed.test(teacher, s_test, device, verbose=False)); save()
-    log(f"seed: teacher {s['teacher_seconds']:.0f} s, {s['acc']['teacher']:.2f}%; CE student ...")
-    seed_everything(42); st = seed.StudentModel().to(device); h = seed.train(st, s_train, E, lr, device, verbose=False)
-    s['ce_seconds'] = sum(r['seconds'] for r in h); s['acc']['student'] = seed.test(st, s_test, device, verbose=False); save()
-    log(f"seed: CE student {s['ce_seconds']:.0f} s, {s['acc']['student']:.2f}%; KD student ...")
-    seed_everything(42); sk = seed.StudentModel().to(device)
-    h = seed.train_knowledge_distillation(teacher, sk, s_train, E, lr, device, temperature=T, soft_target_loss_weight=ws,
+    # the tutorial's pipeline
+    s = res['seed']; s_train, s_test = tutorial.tutorial_loaders(data.x_train, data.y_train, data.x_test, data.y_test, batch_size=bs)
+    seed_everything(42); teacher = tutorial.TeacherModel().to(device)
+    log("tutorial: teacher ..."); h = tutorial.train(teacher, s_train, E, lr, device, verbose=False)
+    s['teacher_seconds'] = sum(r['seconds'] for r in h); s['acc'] = dict(teacher=tutorial.test(teacher, s_test, device, verbose=False)); save()
+    log(f"tutorial: teacher {s['teacher_seconds']:.0f} s, {s['acc']['teacher']:.2f}%; CE student ...")
+    seed_everything(42); st = tutorial.StudentModel().to(device); h = tutorial.train(st, s_train, E, lr, device, verbose=False)
+    s['ce_seconds'] = sum(r['seconds'] for r in h); s['acc']['student'] = tutorial.test(st, s_test, device, verbose=False); save()
+    log(f"tutorial: CE student {s['ce_seconds']:.0f} s, {s['acc']['student']:.2f}%; KD student ...")
+    seed_everything(42); sk = tutorial.StudentModel().to(device)
+    h = tutorial.train_knowledge_distillation(teacher, sk, s_train, E, lr, device, temperature=T, soft_target_loss_weight=ws,
                                           ce_loss_weight=wc, verbose=False)
-    s['kd_seconds'] = sum(r['seconds'] for r in h); s['acc']['student_kd'] = seed.test(sk, s_test, device, verbose=False)
+    s['kd_seconds'] = sum(r['seconds'] for r in h); s['acc']['student_kd'] = tutorial.test(sk, s_test, device, verbose=False)
     s['total_seconds'] = s['teacher_seconds'] + s['ce_seconds'] + s['kd_seconds']; save()
-    log(f"seed: KD student {s['kd_seconds']:.0f} s, {s['acc']['student_kd']:.2f}%")
+    log(f"tutorial: KD student {s['kd_seconds']:.0f} s, {s['acc']['student_kd']:.2f}%")
 
     # kd_nb, its defaults
     k = res['kd_nb']; k_train, k_test = get_loaders(data, bs, device=device, seed=42)
@@ -134,7 +135,7 @@ def main(argv=None):
     k['ce_seconds'] = sum(r['seconds'] for r in h_ce); k['acc']['student'] = evaluate(st, k_test, precision=prec)['acc']; save()
     log(f"kd_nb: CE student {k['ce_seconds']:.0f} s, {k['acc']['student']:.2f}%; KD student ...")
     seed_everything(42); sk = StudentModel()
-    h_kd = train_kd(teacher, sk, get_loaders(data, bs, device=device, seed=42)[0], E, lr, device, T, ws, wc, quiet=True, precision=prec)
+    h_kd = train_kd(teacher, sk, get_loaders(data, bs, device=device, seed=42)[0], E, lr, device, method=method, quiet=True, precision=prec)
     k['teacher_pass_seconds'] = h_kd[0]['teacher_pass_seconds']
     k['kd_seconds'] = k['teacher_pass_seconds'] + sum(r['seconds'] for r in h_kd)
     k['kd_overhead'] = ratio(sum(r['seconds'] for r in h_kd), k['ce_seconds'])

@@ -1,4 +1,4 @@
-"""How much faster kd_nb distils a student than the seed notebook, on the same data, machine, teacher and batch size.
+"""How much faster kd_nb distils a student than the tutorial, on the same data, machine, teacher and batch size.
 
     python bench/kd_speed.py [--subset N] [--epochs N] [--data-dir D] [--teacher-epochs N] [--test-subset N] [--json PATH]
 
@@ -6,35 +6,36 @@ Both pipelines distil from one trained teacher, from `kd_nb.experiment.get_teach
 `$KD_NB_CACHE` or ~/.cache/kd_nb/teachers, when one matches the data and settings), so the teacher's training is not
 part of the comparison. Then, in this one process:
 
-* seed (bench/tutorial_pipeline.py, the seed's code): PIL images through `ToTensor` + `Normalize` and a `DataLoader`,
+* the tutorial (bench/tutorial_pipeline.py, its code): PIL images through `ToTensor` + `Normalize` and a `DataLoader`,
   the teacher's forward pass on every batch of every epoch, `loss.item()` after every batch;
 * kd_nb: uint8 images in one tensor, normalised a batch at a time (`TensorLoader`), the teacher's outputs computed
   once (`teacher_logits`) and looked up by index in every KD epoch (`train_kd`).
 
-The seed's two students run first, then kd_nb's teacher pass, then kd_nb's two students back to back: kd_overhead
+The tutorial's two students run first, then kd_nb's teacher pass, then kd_nb's two students back to back: kd_overhead
 divides two epoch times, so they are measured minutes apart, not half an hour apart. On shared CPUs the speed of the
-machine drifts over a run this long (in the first full run the seed's KD epochs went from 115 s to 136 s), and the
-first version of this script, which ran kd_nb's CE student before the seed's KD phase and its KD student after it,
+machine drifts over a run this long (in the first full run the tutorial's KD epochs went from 115 s to 136 s), and the
+first version of this script, which ran kd_nb's CE student before the tutorial's KD phase and its KD student after it,
 reported an overhead of 1.48; alternating single CE and KD epochs in one process gave 0.90-1.04.
 Each student has a loader of its own with the same seed, so both see the same batches in the same order, as the
-seed's two students do.
+tutorial's two students do. Both pipelines distil with the tutorial's settings (T = 2, soft-target weight 0.25, label
+weight 0.75; for kd_nb the method spec `kd(temperature=2.0, weight=0.25)+ce(weight=0.75)`, its default 'kd'). In the
+JSON of `--json`, the tutorial's measurements are under the key "seed".
 
 It prints one Markdown table and, last, the line `kd_speedup=<x> kd_overhead=<y>`:
-x = the seed's whole KD phase / kd_nb's whole KD phase (its one-time teacher pass included),
+x = the tutorial's whole KD phase / kd_nb's whole KD phase (its one-time teacher pass included),
 y = kd_nb's KD epoch / kd_nb's CE epoch (what distilling costs over plain training, once the teacher's outputs are cached).
 A quick run: `--subset 5000 --epochs 10` (plus the teacher's training if none is cached).
 """
 from __future__ import annotations
-import argparse, json, os, platform, sys, time
+import argparse, json, os, sys, time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import numpy as np
 import torch
-import tutorial_pipeline as seed
-from kd_nb.core import get_device, seed_everything, hardware_info
+import tutorial_pipeline as tutorial
+from kd_nb.core import get_device, seed_everything, hardware_info, resolve_precision
 from kd_nb.data import load_arrays, get_loaders
-from kd_nb.models import StudentModel, models_for
+from kd_nb.models import StudentModel
 from kd_nb.training import train, train_kd, evaluate, teacher_logits
 from kd_nb.experiment import Config, get_teacher, teacher_key, default_cache_dir
 
@@ -44,14 +45,14 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--subset', type=int, default=None, help="training images used (a fixed random sample; default: all 50000)")
     p.add_argument('--test-subset', type=int, default=None, help="test images used (default: all 10000)")
-    p.add_argument('--epochs', type=int, default=10, help="epochs of each student, in each pipeline (default: 10, the seed's)")
+    p.add_argument('--epochs', type=int, default=10, help="epochs of each student, in each pipeline (default: 10, the tutorial's)")
     p.add_argument('--data-dir', default=None,
                    help=f"folder with cifar10.npz (default: $KD_NB_DATA, else {SHARED_DATA} if it exists, else kd_nb's default)")
     p.add_argument('--teacher-epochs', type=int, default=None,
                    help="train the teacher for this many epochs unless a cached one with exactly these settings exists "
                         "(default: reuse any cached teacher for this data, the longest trained, else train one for 1 epoch)")
     p.add_argument('--cache-dir', default=None, help="the teacher cache (default: $KD_NB_CACHE or ~/.cache/kd_nb/teachers)")
-    p.add_argument('--batch-size', type=int, default=64, help="the seed's 64 (default)")
+    p.add_argument('--batch-size', type=int, default=64, help="the tutorial's 64 (default)")
     p.add_argument('--device', default=None, help="default: the accelerator if there is one, else the CPU")
     p.add_argument('--threads', type=int, default=None,
                    help="torch.set_num_threads for this run (default: torch's, one per core). On CPUs that another job keeps "
@@ -59,7 +60,7 @@ def parse_args(argv=None):
     p.add_argument('--teacher-accuracy', action='store_true',
                    help="also report the teacher's test accuracy (one more teacher pass over the test images)")
     p.add_argument('--json', default=None, metavar='PATH', help="also write every measurement to this JSON file")
-    p.add_argument('--verbose', action='store_true', help="show the seed's per-epoch lines and kd_nb's progress bars")
+    p.add_argument('--verbose', action='store_true', help="show the tutorial's per-epoch lines and kd_nb's progress bars")
     a = p.parse_args(argv)
     for k in ('subset', 'test_subset', 'teacher_epochs', 'threads'):
         v = getattr(a, k)
@@ -76,14 +77,14 @@ def hardware() -> dict:
     except OSError: pass
     return hw
 
-def cached_teacher_epochs(data, cfg, cache) -> list:
+def cached_teacher_epochs(data, cfg, cache, device) -> list:
     "teacher_epochs of the cached teachers that fit `data` and `cfg` apart from teacher_epochs, most epochs first."
     found = set()
     for j in Path(cache).glob('teacher-*.json'):
         try: rec = json.loads(j.read_text()); e = int(rec['config']['teacher_epochs'])
         except Exception: continue
         c = Config(**{**vars(cfg), 'teacher_epochs': e})
-        key = teacher_key(data, c)
+        key = teacher_key(data, c, precision=resolve_precision(c.precision, device))
         if rec.get('key') == key and (Path(cache)/f"teacher-{key}.pt").exists(): found.add(e)
     return sorted(found, reverse=True)
 
@@ -91,10 +92,10 @@ def choose_teacher(data, cfg, args, device):
     cache = Path(args.cache_dir or default_cache_dir())
     if args.teacher_epochs is not None: epochs, why = args.teacher_epochs, f"--teacher-epochs {args.teacher_epochs}"
     else:
-        have = cached_teacher_epochs(data, cfg, cache)
+        have = cached_teacher_epochs(data, cfg, cache, device)
         epochs, why = (have[0], f"the cached teacher trained longest ({have[0]} epochs)") if have else (1, "no cached teacher: default 1 epoch")
     cfg = Config(**{**vars(cfg), 'teacher_epochs': epochs})
-    key = teacher_key(data, cfg)
+    key = teacher_key(data, cfg, precision=resolve_precision(cfg.precision, device))   # as get_teacher keys it
     cached = (cache/f"teacher-{key}.pt").exists() and (cache/f"teacher-{key}.json").exists()
     print(f"teacher: {'reusing the cached one' if cached else f'training one for {epochs} epoch(s)'} "
           f"({why}; cache {cache})", flush=True)
@@ -111,7 +112,7 @@ def time_loader(loader) -> float:
 def warm_up(device):
     "One forward and backward of each architecture, so that neither pipeline pays one-time library start-up costs."
     x = torch.randn(64, 3, 32, 32, device=device); y = torch.randint(0, 10, (64,), device=device)
-    for m in (seed.TeacherModel().to(device), seed.StudentModel().to(device)):
+    for m in (tutorial.TeacherModel().to(device), tutorial.StudentModel().to(device)):
         torch.nn.functional.cross_entropy(m(x), y).backward()
 
 def mean(xs): return sum(xs) / len(xs)
@@ -132,7 +133,7 @@ def table(r) -> str:
              fmt_s(k['kd_phase_seconds']) + ' (pass included)', ratio(s['kd_phase_seconds'], k['kd_phase_seconds'])),
             ('student accuracy (CE)', fmt_pct(s['acc_ce']), fmt_pct(k['acc_ce']), ratio(s['acc_ce'], k['acc_ce'])),
             ('student accuracy (KD)', fmt_pct(s['acc_kd']), fmt_pct(k['acc_kd']), ratio(s['acc_kd'], k['acc_kd']))]
-    lines = ['| | seed | kd_nb | ratio (seed / kd_nb) |', '|---|---:|---:|---:|']
+    lines = ['| | tutorial | kd_nb | ratio (tutorial / kd_nb) |', '|---|---:|---:|---:|']
     lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
     return '\n'.join(lines)
 
@@ -144,8 +145,9 @@ def main(argv=None):
     hw = hardware()
     data = load_arrays('cifar10', data_dir_from(args.data_dir), args.subset, args.test_subset)
     bs, epochs, lr, T, w_soft, w_ce = args.batch_size, args.epochs, 1e-3, 2.0, 0.25, 0.75
-    cfg = Config(dataset='cifar10', epochs=epochs, lr=lr, batch_size=bs, seed=42, temperature=T,
-                 soft_target_loss_weight=w_soft, ce_loss_weight=w_ce, subset=args.subset, test_subset=args.test_subset)
+    method = f"kd(temperature={T}, weight={w_soft})+ce(weight={w_ce})"   # the tutorial's KD: kd_nb's default 'kd'
+    cfg = Config(dataset='cifar10', epochs=epochs, lr=lr, batch_size=bs, seed=42, method=method,
+                 subset=args.subset, test_subset=args.test_subset)
     settings = dict(dataset='cifar10', n_train=len(data.y_train), n_test=len(data.y_test), data_source=data.source,
                     epochs=epochs, batch_size=bs, lr=lr, temperature=T, soft_target_loss_weight=w_soft,
                     ce_loss_weight=w_ce, seed=42, device=str(device))
@@ -159,10 +161,10 @@ def main(argv=None):
               + (", and multi-threaded kernels slowed a lot; --threads 1 helps" if hw['threads'] > 1 else ""), flush=True)
 
     teacher, tinfo = choose_teacher(data, cfg, args, device)
-    seed_teacher = seed.TeacherModel().to(device); seed_teacher.load_state_dict(teacher.state_dict()); seed_teacher.eval()
+    tut_teacher = tutorial.TeacherModel().to(device); tut_teacher.load_state_dict(teacher.state_dict()); tut_teacher.eval()
 
     # the two pipelines' loaders
-    seed_train_dl, seed_test_dl = seed.seed_loaders(data.x_train, data.y_train, data.x_test, data.y_test, batch_size=bs)
+    tut_train_dl, tut_test_dl = tutorial.tutorial_loaders(data.x_train, data.y_train, data.x_test, data.y_test, batch_size=bs)
     kd_train_dl, kd_test_dl = get_loaders(data, bs, device=device, seed=42)
     kd_train_dl2 = get_loaders(data, bs, device=device, seed=42)[0]   # the KD student's: the same batches as the CE student's
     tinfo['acc'] = evaluate(teacher, kd_test_dl)['acc'] if args.teacher_accuracy else None
@@ -171,28 +173,28 @@ def main(argv=None):
     verbose = args.verbose
 
     print("measuring data loading ...", flush=True)
-    load_seed, load_kd = time_loader(seed_train_dl), time_loader(kd_train_dl)
+    load_tut, load_kd = time_loader(tut_train_dl), time_loader(kd_train_dl)
 
     def students(cls):
         seed_everything(42); a = cls().to(device)
         seed_everything(42); b = cls().to(device)
         return a, b
-    s_ce, s_kd = students(seed.StudentModel)
+    s_ce, s_kd = students(tutorial.StudentModel)
     k_ce, k_kd = students(StudentModel)
     same_init = all(torch.equal(a, b) for m in (s_kd, k_ce, k_kd) for a, b in zip(s_ce.state_dict().values(), m.state_dict().values()))
     if not same_init: print("warning: the four students do not start from the same weights")
 
-    print("seed: CE student ...", flush=True)
+    print("tutorial: CE student ...", flush=True)
     seed_everything(42); t0 = time.perf_counter()
-    s_ce_hist = seed.train(s_ce, seed_train_dl, epochs, lr, device, verbose=verbose); s_ce_wall = time.perf_counter() - t0
-    t0 = time.perf_counter(); s_ce_acc = seed.test(s_ce, seed_test_dl, device, verbose=verbose); s_test_sec = time.perf_counter() - t0
-    print("seed: KD student ...", flush=True)
+    s_ce_hist = tutorial.train(s_ce, tut_train_dl, epochs, lr, device, verbose=verbose); s_ce_wall = time.perf_counter() - t0
+    t0 = time.perf_counter(); s_ce_acc = tutorial.test(s_ce, tut_test_dl, device, verbose=verbose); s_test_sec = time.perf_counter() - t0
+    print("tutorial: KD student ...", flush=True)
     seed_everything(42); t0 = time.perf_counter()
-    s_kd_hist = seed.train_knowledge_distillation(seed_teacher, s_kd, seed_train_dl, epochs=epochs, learning_rate=lr,
+    s_kd_hist = tutorial.train_knowledge_distillation(tut_teacher, s_kd, tut_train_dl, epochs=epochs, learning_rate=lr,
                                                   temperature=T, soft_target_loss_weight=w_soft, ce_loss_weight=w_ce,
                                                   device=device, verbose=verbose)
     s_kd_wall = time.perf_counter() - t0
-    s_kd_acc = seed.test(s_kd, seed_test_dl, device, verbose=verbose)
+    s_kd_acc = tutorial.test(s_kd, tut_test_dl, device, verbose=verbose)
     print("kd_nb: teacher-output pass ...", flush=True)
     t0 = time.perf_counter(); k_outputs = teacher_logits(teacher, kd_train_dl2, device); k_pass = time.perf_counter() - t0
     print("kd_nb: CE student ...", flush=True)
@@ -201,7 +203,7 @@ def main(argv=None):
     t0 = time.perf_counter(); k_ce_acc = evaluate(k_ce, kd_test_dl)['acc']; k_test_sec = time.perf_counter() - t0
     print("kd_nb: KD student ...", flush=True)
     seed_everything(42); t0 = time.perf_counter()
-    k_kd_hist = train_kd(teacher, k_kd, kd_train_dl2, epochs, lr, device, T, w_soft, w_ce, quiet=not verbose, desc='kd',
+    k_kd_hist = train_kd(teacher, k_kd, kd_train_dl2, epochs, lr, device, method=method, quiet=not verbose, desc='kd',
                          teacher_outputs=k_outputs)
     k_kd_wall = time.perf_counter() - t0 + k_pass
     k_kd_acc = evaluate(k_kd, kd_test_dl)['acc']
@@ -209,7 +211,8 @@ def main(argv=None):
     s_kd_ep = [h['seconds'] for h in s_kd_hist]; k_kd_ep = [h['seconds'] for h in k_kd_hist]
     res = dict(
         settings=settings, hardware=hw, teacher=tinfo, students_same_init=same_init,
-        seed=dict(data_loading_seconds=load_seed, ce_epoch_seconds=mean([h['seconds'] for h in s_ce_hist]),
+        seed=dict(data_loading_seconds=load_tut,   # 'seed': the file's key for the tutorial's pipeline
+                  ce_epoch_seconds=mean([h['seconds'] for h in s_ce_hist]),
                   kd_epoch_seconds=mean(s_kd_ep), teacher_pass_seconds=None, kd_phase_seconds=sum(s_kd_ep),
                   acc_ce=s_ce_acc, acc_kd=s_kd_acc, ce_history=s_ce_hist, kd_history=s_kd_hist,
                   ce_wall_seconds=s_ce_wall, kd_wall_seconds=s_kd_wall, test_seconds=s_test_sec),

@@ -42,7 +42,8 @@ from kd_nb.experiment import Config, RECIPES, StudentPlan, recipe, get_teacher, 
 ROWS = ('augment', 'schedule', 'distil_strong', 'distil_tutorial_teacher', 'kd_strong')
 R = RECIPES['strong']
 KD_BEST = 'kd(temperature=2, weight=0.9)'   # the best cell's temperature and soft-target weight in kd_sweep_cifar10.json
-TUTORIAL_TEACHER = 'seed'   # the tutorial's teacher's name in recipe_cifar10.json (settings' teacher_keys, teachers, rows), kept so that the committed file is extended
+TUTORIAL_TEACHER = 'tutorial'   # the tutorial's teacher's name in recipe_cifar10.json (settings' teacher_keys, teachers, rows):
+                                # the key of its teacher in the committed file
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
@@ -91,7 +92,8 @@ def plan_for(a) -> list:
     cheap = [r for r in a.row_list if r in ('augment', 'schedule')]
     kd = [r for r in a.row_list if r not in cheap]
     ds = {r: distiller(row_settings(a, r)['method']) for r in kd}
-    pairs = [(r, s) for s in a.seed_list for r in cheap] + [(r, s) for r in kd for s in a.seed_list[:2]] + [(r, s) for s in a.seed_list[2:] for r in kd]
+    pairs = ([(r, s) for s in a.seed_list for r in cheap] + [(r, s) for r in kd for s in a.seed_list[:2]]
+             + [(r, s) for s in a.seed_list[2:] for r in kd])
     return [(r, s, ds.get(r), {}) for r, s in pairs]
 
 class Recipe:

@@ -6,9 +6,10 @@ ingredients).
 The training itself is kd_nb's: each student is one `kd_nb.experiment.train_student` of a `StudentPlan`, as in `compare`.
 For each seed, every student (the plain cross-entropy one and one per method or setting) is built right after
 `seed_everything(seed)`, so all start from the same initial weights and the same random stream (dropout), and each gets
-its own training loader seeded with `seed`, so all see the same batches in the same order. The teacher is the
+its own training loader seeded with `seed`, so all see the same batches in the same order. `Bench`'s teacher is the
 tutorial's, from `kd_nb.experiment.get_teacher` (trained once, then reused from the teacher cache), and its outputs for the
-training images are computed once and handed to every distilled student (`teacher_outputs`).
+training images are computed once and handed to every distilled student (`teacher_outputs`); the recipe's script has a
+`Recipe` of its own (two teachers, running live on augmented batches) with the same two methods, `student` and `record`.
 
 The JSON is rewritten (atomically) after every student, so a killed run loses at most the student in progress, and a
 new start skips the (model, seed) pairs already there. A file made with other settings (epochs, data, precision, ...)

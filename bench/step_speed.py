@@ -1,8 +1,8 @@
-"""Milliseconds per training step and per inference batch of the seed's models, by precision, memory layout and compilation.
+"""Milliseconds per training step and per inference batch of the tutorial's models, by precision, memory layout and compilation.
 
     python bench/step_speed.py [--steps N] [--threads N] [--json PATH] [--no-compile]
 
-For the seed's teacher and student, on batches of 64 random CIFAR-sized images on the CPU, it times `--steps` Adam steps
+For the tutorial's teacher and student, on batches of 64 random CIFAR-sized images on the CPU, it times `--steps` Adam steps
 (forward under autocast, cross-entropy in float32, backward, step) and `--steps` inference batches (eval mode, no
 gradients), after warm-up, in four arithmetic/layout variants: fp32, fp32 channels-last, bf16 autocast, bf16 autocast with
 channels-last (kd_nb's `precision='bf16'`). Then, unless `--no-compile`, the last variant through `torch.compile` (default

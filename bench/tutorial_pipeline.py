@@ -1,6 +1,7 @@
-"""The seed notebook's data path, models and loops, copied as they are, for speed comparisons.
+"""The tutorial's data path, models and loops, copied as they are, for speed comparisons.
 
-Credit: the code below is the seed notebook's ("Knowledge Distillation", /work/shared/seed/knowledge_distillation_notebook.txt):
+Credit: the code below is the PyTorch knowledge-distillation tutorial's
+(https://pytorch.org/tutorials/beginner/knowledge_distillation_tutorial.html), as the notebook kd_nb started from has it:
 its `transforms.Compose([ToTensor(), Normalize(...)])` preprocessing, its `DataLoader(batch_size=64)` loaders, its
 `TeacherModel` and `StudentModel`, and its `train`, `test` and `train_knowledge_distillation` functions. The loops are
 unchanged (the teacher's forward pass on every batch of every epoch, `loss.item()` after every batch, the soft-target loss
@@ -10,8 +11,8 @@ each epoch) and that its per-epoch `print` can be switched off with `verbose=Fal
 One difference is forced on us: there is no internet here, so `torchvision.datasets.CIFAR10(..., download=True)` cannot
 fetch the dataset. `kd_nb.data.ArrayImageDataset` stands in for it: it holds the same uint8 arrays and its
 `__getitem__` does what torchvision's `CIFAR10.__getitem__` does (`PIL.Image.fromarray(img)`, then the transform, then
-an `int` label), so the per-image work of the seed's data path is the same. `kd_nb.data.tutorial_transform()` is the
-seed's `Compose([ToTensor(), Normalize(mean=(0.456, 0.456, 0.406), std=(0.229, 0.224, 0.225))])`.
+an `int` label), so the per-image work of the tutorial's data path is the same. `kd_nb.data.tutorial_transform()` is the
+tutorial's `Compose([ToTensor(), Normalize(mean=(0.456, 0.456, 0.406), std=(0.229, 0.224, 0.225))])`.
 """
 from __future__ import annotations
 import time
@@ -20,35 +21,35 @@ import torch.nn as nn
 import torch.optim as optim
 from kd_nb.data import ArrayImageDataset, tutorial_transform as _kd_tutorial_transform
 
-__all__ = ['tutorial_transform', 'seed_datasets', 'seed_loaders', 'TeacherModel', 'StudentModel',
+__all__ = ['tutorial_transform', 'tutorial_datasets', 'tutorial_loaders', 'TeacherModel', 'StudentModel',
            'train', 'test', 'train_knowledge_distillation']
 
-# Preprocessing input Normalization. The seed's cell is
+# Preprocessing input Normalization. The tutorial's cell is
 #     transform = transforms.Compose([
 #         transforms.ToTensor(),
 #         transforms.Normalize(mean=(0.456, 0.456, 0.406), std=(0.229, 0.224, 0.225))
 #     ])
 # and `kd_nb.data.tutorial_transform()` builds exactly that (same transforms, same numbers).
 def tutorial_transform():
-    "The seed's `transform`."
+    "The tutorial's `transform`."
     return _kd_tutorial_transform(mean=(0.456, 0.456, 0.406), std=(0.229, 0.224, 0.225))
 
-def seed_datasets(x_train, y_train, x_test, y_test, transform=None):
-    "Stand-ins for the seed's `datasets.CIFAR10(root='./data', train=..., download=True, transform=transform)`: PIL images, one at a time."
+def tutorial_datasets(x_train, y_train, x_test, y_test, transform=None):
+    "Stand-ins for the tutorial's `datasets.CIFAR10(root='./data', train=..., download=True, transform=transform)`: PIL images, one at a time."
     transform = transform or tutorial_transform()
     train_dataset = ArrayImageDataset(x_train, y_train, transform=transform)
     test_dataset = ArrayImageDataset(x_test, y_test, transform=transform)
     return train_dataset, test_dataset
 
-def seed_loaders(x_train, y_train, x_test, y_test, batch_size=64):
-    "The seed's `train_loaders` and `test_loaders`."
-    train_dataset, test_dataset = seed_datasets(x_train, y_train, x_test, y_test)
+def tutorial_loaders(x_train, y_train, x_test, y_test, batch_size=64):
+    "The tutorial's `train_loaders` and `test_loaders`."
+    train_dataset, test_dataset = tutorial_datasets(x_train, y_train, x_test, y_test)
     train_loaders = torch.utils.data.DataLoader(train_dataset, batch_size=batch_size, shuffle=True)
     test_loaders = torch.utils.data.DataLoader(test_dataset, batch_size=batch_size, shuffle=False)
     return train_loaders, test_loaders
 
 
-# Teacher Model (the seed's, verbatim)
+# Teacher Model (the tutorial's, verbatim)
 class TeacherModel(nn.Module):
     def __init__(self, num_classes=10):
         super(TeacherModel, self).__init__()
@@ -101,7 +102,7 @@ class StudentModel(nn.Module):
         return x
 
 
-# Training loop (the seed's; added: the timer, the returned history and `verbose`)
+# Training loop (the tutorial's; added: the timer, the returned history and `verbose`)
 def train(model, train_loader, epochs, learning_rate, device, verbose=True):
     criterion = nn.CrossEntropyLoss()
     optimizer = optim.Adam(model.parameters(), lr=learning_rate)
@@ -148,7 +149,7 @@ def test(model, test_loader, device, verbose=True):
     return accuracy
 
 
-# Knowledge distillation (the seed's; added: the timer, the returned history and `verbose`)
+# Knowledge distillation (the tutorial's; added: the timer, the returned history and `verbose`)
 def train_knowledge_distillation(teacher_model, student_model, train_loader, epochs, learning_rate, device, alpha=0.5, temperature=3, soft_target_loss_weight=0.5, ce_loss_weight=0.5, verbose=True):
     teacher_model.eval()
     student_model.train()

@@ -4,12 +4,12 @@
 
 # %% ../nbs/12_cli.ipynb #0c0d1376
 from __future__ import annotations
-import argparse, math, sys
+import argparse, math, shlex, sys
 import torch
 import torch.distributed
 from .core import PRECISIONS
 from .distributed import init_distributed, cleanup, is_main, rank_tag, DistributedError
-from .training import SCHEDULES
+from .training import SCHEDULES, TrainingStopped, stop_on_signals
 from .experiment import Config, RECIPES, check_recipe, compare
 from .report import results_table, methods_table
 
@@ -58,7 +58,8 @@ def _parser():
     add('--device', default=None, help="cpu, cuda, ... (default: the accelerator if there is one)")
     add('--cache-dir', default=None, help="where trained teachers are kept (default: $KD_NB_CACHE or ~/.cache/kd_nb/teachers)")
     add('--retrain-teacher', action='store_true', help="train the teacher even if a cached one matches")
-    add('--resume', action='store_true', help="continue interrupted training from the checkpoints in --out")
+    add('--resume', action='store_true', help="continue interrupted or stopped training from the checkpoints in --out (the same settings)")
+    add('--overwrite', action='store_true', help="replace a run with other settings in --out (its files are deleted); without it such a folder is refused")
     add('--data-folder', default=None, help="an image folder to use instead of --dataset: train/ and test/ (or val/), one folder per class")
     add('--image-size', type=_pos_int, default=None, help="with --data-folder: resize and centre-crop images to this size (default: 64)")
     add('--teacher-arch', default='teacher', help="the teacher: 'teacher' (the tutorial's, default) or a torchvision classifier, e.g. resnet18")
@@ -110,16 +111,23 @@ def _report(r:dict, a:argparse.Namespace) -> str:
             f"{' (with student.onnx and student_kd.onnx)' if a.export else ''}")
     return text + (f"\n\n{methods_table(r)}" if len(r.get('methods') or {}) > 1 else '')
 
+def _resume_command(argv) -> str:
+    args = list(sys.argv[1:] if argv is None else argv)
+    return ' '.join(['kd_nb_compare', *map(shlex.quote, args)] + ([] if '--resume' in args else ['--resume']))
+
 def kd_nb_compare(argv=None):
     "Entry point of the `kd_nb_compare` command."
     a = _parse(argv)
     try:
         cfg = _cli_config(a)
         init_distributed()   # under torchrun: join the other processes (gloo on CPUs, NCCL on GPUs; $KD_NB_BACKEND overrides)
-        comp = compare(cfg, data_dir=a.data_dir, out=a.out, cache_dir=a.cache_dir, retrain_teacher=a.retrain_teacher,
-                       device=a.device, quiet=a.quiet, resume=a.resume, seeds=a.seeds if a.seeds > 1 else None, export=a.export)
+        with stop_on_signals():   # SIGTERM, SIGINT: stop at the next step boundary, with a checkpoint
+            comp = compare(cfg, data_dir=a.data_dir, out=a.out, cache_dir=a.cache_dir, retrain_teacher=a.retrain_teacher, device=a.device,
+                           quiet=a.quiet, resume=a.resume, seeds=a.seeds if a.seeds > 1 else None, export=a.export, overwrite=a.overwrite)
         main = is_main()
-    except (ValueError, FileNotFoundError, PermissionError, FloatingPointError, MemoryError, ImportError) as e:
+    except TrainingStopped as e:
+        print(f"kd_nb_compare{rank_tag()}: {e}. To continue: {_resume_command(argv)}", file=sys.stderr); return 128 + e.signum
+    except (ValueError, OSError, FloatingPointError, MemoryError, ImportError) as e:
         print(f"kd_nb_compare{rank_tag()}: error: {e}", file=sys.stderr); return 2
     except (DistributedError, torch.distributed.DistError) as e:
         print(f"kd_nb_compare{rank_tag()}: error: {e}", file=sys.stderr); return 1

@@ -11,7 +11,7 @@ import torch
 
 # %% auto #0
 __all__ = ['PRECISIONS', 'get_device', 'seed_everything', 'hardware_info', 'in_test', 'cpu_has_bf16', 'resolve_precision',
-           'autocast', 'show_bars', 'Table', 'format_bytes', 'format_ms', 'require', 'evaluating']
+           'autocast', 'show_bars', 'Table', 'format_bytes', 'format_ms', 'require', 'evaluating', 'atomic_write']
 
 # %% ../nbs/00_core.ipynb #4f2d1e0c
 def get_device(device:str|torch.device|None=None, # a device name such as 'cpu' or 'cuda:0'; `None` picks the accelerator if there is one
@@ -155,3 +155,19 @@ def evaluating(*models:torch.nn.Module, # the models to put in eval mode inside 
     try: yield models
     finally:
         for m, was in zip(models, modes): m.train(was)
+
+# %% ../nbs/00_core.ipynb #90ef1380
+def atomic_write(path, # the file to write; its folder is created
+                 write, # `write(tmp)`: writes the whole file to the path `tmp`
+                 what:str='the file', # what the file is, for the message
+                ) -> Path:
+    "Write `path` whole: through a temporary file renamed over it; a failed write raises an `OSError` naming `path`, the previous file intact."
+    path = Path(path); tmp = path.with_name(path.name + '.tmp')
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True); write(tmp); os.replace(tmp, path)
+    except OSError as e:
+        try: tmp.unlink(missing_ok=True)
+        except OSError: pass
+        raise OSError(e.errno, f"could not write {what} {path} ({e.strerror or e}); the previous file, if any, is unchanged: "
+                               "free some disk space or choose another folder") from None
+    return path

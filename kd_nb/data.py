@@ -4,18 +4,19 @@
 
 # %% ../nbs/02_data.ipynb #f49b3cc0
 from __future__ import annotations
-import gzip, hashlib, os, re, zipfile
+import copy, ctypes, ctypes.util, gzip, hashlib, os, re, zipfile
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
 import torch
-from .core import format_bytes
+from .core import autocast, format_bytes, get_device, resolve_precision
 
 # %% auto #0
 __all__ = ['TUTORIAL_MEAN', 'TUTORIAL_STD', 'CIFAR10_MEAN', 'CIFAR10_STD', 'CIFAR10_CLASSES', 'FASHION_MNIST_CLASSES', 'DATASETS',
            'DEBIAN_FASHION_MNIST', 'DatasetInfo', 'dataset_info', 'get_data_dir', 'read_npz', 'read_idx', 'ImageArrays',
            'sample_indices', 'load_arrays', 'synthetic_arrays', 'load_or_synthetic', 'TensorLoader', 'fits_on',
-           'get_loaders', 'ArrayImageDataset', 'tutorial_transform', 'show_images', 'available_memory', 'check_memory']
+           'get_loaders', 'ArrayImageDataset', 'tutorial_transform', 'show_images', 'available_memory', 'check_memory',
+           'peak_memory', 'StepMemory', 'step_memory', 'free_memory', 'check_batch_fits']
 
 # %% ../nbs/02_data.ipynb #cd132858
 TUTORIAL_MEAN = (0.456, 0.456, 0.406) # the tutorial's normalisation (ImageNet's red mean would be 0.485)
@@ -361,3 +362,140 @@ def check_memory(n_images:int, # how many images will be held
                           f"(the uint8 arrays, {format_bytes(arrays)}, and the loaders' channels-first copy), but only "
                           f"{format_bytes(avail)} is available. Use {', or '.join(todo + ['a machine with more memory'])}")
     return need
+
+# %% ../nbs/02_data.ipynb #3aff0f68
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3 # glibc's `mallopt` parameters
+
+def _glibc():
+    "The C library when it is glibc (with `malloc_trim` and `mallopt`), else `None`."
+    try: libc = ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6'); libc.gnu_get_libc_version; return libc
+    except (OSError, AttributeError): return None
+
+def _vm(key:str) -> int:
+    "A figure of `/proc/self/status` (`VmRSS`, `VmHWM`) in bytes."
+    return int(re.search(rf'^{key}:\s+(\d+) kB', Path('/proc/self/status').read_text(), re.M)[1]) * 1024
+
+def _rss_peak(fn) -> int|None:
+    "The peak resident memory that `fn()` adds to this process; `None` where Linux's peak counter cannot be reset."
+    libc = _glibc()
+    if libc is not None: libc.mallopt(_M_MMAP_THRESHOLD, 128 * 1024); libc.malloc_trim(0)
+    try:
+        try:
+            Path('/proc/self/clear_refs').write_text('5'); before = _vm('VmRSS')
+            if _vm('VmHWM') > before + 2**20: return None   # the reset did not take
+        except (OSError, TypeError): return None
+        fn(); return _vm('VmHWM') - before
+    finally:
+        if libc is not None: libc.mallopt(_M_MMAP_THRESHOLD, 32 * 2**20); libc.mallopt(_M_TRIM_THRESHOLD, 64 * 2**20)
+
+# %% ../nbs/02_data.ipynb #beb84d99
+def peak_memory(fn, # a function of no arguments: the work to measure
+                device=None, # where `fn` allocates: a CUDA GPU or the CPU; default `get_device()`
+               ) -> int|None:
+    "Bytes that `fn()` adds to the memory in use on `device` at its peak; `None` where that cannot be measured."
+    device = get_device(device)
+    if device.type == 'cuda':
+        torch.cuda.synchronize(device); before = torch.cuda.memory_allocated(device); torch.cuda.reset_peak_memory_stats(device)
+        fn(); torch.cuda.synchronize(device)
+        return torch.cuda.max_memory_allocated(device) - before
+    return _rss_peak(fn) if device.type == 'cpu' else None
+
+# %% ../nbs/02_data.ipynb #79af0256
+@dataclass
+class StepMemory:
+    "The peak memory of one step, in bytes: `fixed + per_image × batch`, and never less than `floor`."
+    fixed:int # what does not grow with the batch: the optimizer's state, the model if it moves to the device, workspaces
+    per_image:int # what each image adds: the input, the activations kept for the backward pass, their gradients
+    floor:int # the optimizer's update: the gradients, Adam's moments and its buffers
+    batch_size:int # the batch size that `estimate` is for
+    def at(self, batch_size:int) -> int:
+        "The estimated peak for a batch of `batch_size` images."
+        return max(self.fixed + self.per_image * batch_size, self.floor)
+    @property
+    def estimate(self) -> int: return self.at(self.batch_size)
+    def largest(self, room:int) -> int:
+        "The largest batch size whose step fits in `room` bytes (0 if not even one image fits)."
+        return 0 if self.at(1) > room else int((room - self.fixed) // max(self.per_image, 1))
+
+# %% ../nbs/02_data.ipynb #3f2873c4
+def _nbytes(tensors) -> int: return sum(t.numel() * t.element_size() for t in tensors)
+
+def _probe_copy(model, device, precision:str, train:bool):
+    "A copy of `model` on `device` in train or eval mode, channels-last where kd_nb would run it so; and whether it is."
+    conv = any(isinstance(m, torch.nn.Conv2d) for m in model.modules())
+    cl = conv and (precision != 'fp32' or (not train and device.type == 'cpu'))
+    m = copy.deepcopy(model).to(device).train(train)
+    return (m.to(memory_format=torch.channels_last) if cl else m), cl
+
+def _probe_step(model, b:int, image_shape, precision:str, device, cl:bool, train:bool):
+    "One forward pass of `b` random images (and the backward pass of the output's sum when `train`)."
+    x = torch.randn(b, *image_shape, device=device)
+    if cl: x = x.contiguous(memory_format=torch.channels_last)
+    with autocast(precision, device), torch.set_grad_enabled(train): out = model(x)
+    if train: (out[0] if isinstance(out, (tuple, list)) else out).float().sum().backward()
+
+# %% ../nbs/02_data.ipynb #449e2094
+def step_memory(model:torch.nn.Module, # the model that will train (or infer); it is copied, not changed
+                batch_size:int, # the batch size to estimate for
+                image_shape:tuple, # one image, channels first: (C, H, W)
+                precision:str='auto', # as `fit` takes it: 'auto', 'fp32', 'bf16' or 'fp16'
+                device=None, # the device that will compute; default `get_device()`
+                train:bool=True, # a training step with Adam; `False`: an inference batch without gradients
+                enough:int=2**25, # probe batches double (2, 4, 8, …) until one adds this many bytes, or reaches `batch_size`
+               ) -> StepMemory|None:
+    "The peak memory of one step, drawn as a line through the last two of a few probe batches; `None` where memory cannot be measured."
+    device = get_device(device); prec = resolve_precision(precision, device)
+    m, cl = _probe_copy(model, device, prec, train)
+    params = [p for p in m.parameters() if p.requires_grad]
+    run = lambda b: _probe_step(m, b, image_shape, prec, device, cl, train)
+    run(2)   # not measured: what PyTorch sets up once
+    floor = state = 0
+    if train and params:
+        opt = torch.optim.Adam(params); step = peak_memory(opt.step, device)
+        if step is None: return None
+        floor = _nbytes(params) + step
+        state = _nbytes(t for s in opt.state.values() for t in s.values() if torch.is_tensor(t))
+    peaks, b = {}, 2
+    while len(peaks) < 2 or (peaks[b] < enough and b < batch_size):
+        if peaks: b *= 2
+        for p in params: p.grad = None
+        peaks[b] = peak_memory(lambda: run(b), device)
+        if peaks[b] is None: return None
+    per_image = max(0., (peaks[b] - peaks[b // 2]) / (b // 2))
+    first = next(model.parameters(), None)
+    moved = _nbytes(model.parameters()) + _nbytes(model.buffers()) if first is not None and first.device.type != device.type else 0
+    return StepMemory(int(max(0., peaks[b] - per_image * b) + state + moved), int(per_image), int(floor), batch_size)
+
+# %% ../nbs/02_data.ipynb #4f86caaf
+def free_memory(device=None, # the device; default `get_device()`
+               ) -> int|None:
+    "Bytes free for a step on `device`: the driver's free memory and PyTorch's unused cache on a CUDA GPU, `available_memory()` on a CPU."
+    device = get_device(device)
+    if device.type == 'cuda':
+        return torch.cuda.mem_get_info(device)[0] + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+    return available_memory() if device.type == 'cpu' else None
+
+# %% ../nbs/02_data.ipynb #b7167193
+def check_batch_fits(model:torch.nn.Module, # the model that will train (or infer)
+                     batch_size:int, # the batch size asked for
+                     image_shape:tuple, # one image, channels first: (C, H, W)
+                     n_train:int|None=None, # how many training images there are, if known
+                     precision:str='auto', # 'auto', 'fp32', 'bf16' or 'fp16'
+                     device=None, # the device that will compute; default `get_device()`
+                     train:bool=True, # a training step; `False`: an inference batch (a teacher's logits)
+                     available:int|None=None, # bytes free; default `free_memory(device)`
+                     what:str|None=None, # names the step in the message
+                     usable:float=0.9, # the share of the free memory that a step may take
+                    ) -> StepMemory|None:
+    "The `StepMemory` of a batch; a `ValueError` if it is larger than the training set, a `MemoryError` naming the batch that fits if it does not."
+    if n_train is not None and batch_size > n_train:
+        raise ValueError(f"batch size {batch_size:,} is larger than the {n_train:,} training images: use at most {n_train:,}")
+    device = get_device(device); prec = resolve_precision(precision, device)
+    mem = step_memory(model, batch_size, image_shape, prec, device, train)
+    avail = free_memory(device) if available is None else available
+    if mem is None or avail is None or mem.estimate <= usable * avail: return mem
+    n = mem.largest(int(usable * avail))
+    fix = f"the largest batch size that fits is {n:,}" if n else "not even a batch of 1 fits: use smaller images, a smaller model or more memory"
+    raise MemoryError(f"{what or ('a training step' if train else 'an inference batch')} of {batch_size:,} images of "
+                      f"{'×'.join(map(str, image_shape))} in {prec} needs about {format_bytes(mem.estimate)} on {device.type}, but "
+                      f"{format_bytes(avail)} is free (of which a step may take {usable:.0%}): {fix}")

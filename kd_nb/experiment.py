@@ -4,14 +4,14 @@
 
 # %% ../nbs/11_experiment.ipynb #0c481f23
 from __future__ import annotations
-import copy, hashlib, json, math, os, time
+import copy, hashlib, json, math, os, shutil, time
 from dataclasses import dataclass, field, asdict, replace
 from pathlib import Path
 import numpy as np
 import torch
-from .core import get_device, seed_everything, in_test, hardware_info, resolve_precision, PRECISIONS, require
+from .core import get_device, seed_everything, in_test, hardware_info, resolve_precision, PRECISIONS, require, atomic_write
 from .distributed import is_main, describe, on_main, main_first, rank_local, barrier, check_shareable
-from .data import ImageArrays, load_arrays, get_loaders, dataset_info
+from .data import ImageArrays, load_arrays, get_loaders, dataset_info, check_batch_fits
 from .sources import load_folder
 from .models import count_params, models_for, build_model, check_model_name
 from .methods import parse_methods
@@ -23,8 +23,8 @@ from .report import plot_curves, plot_acc_vs_params, plot_per_class, NAMES
 # %% auto #0
 __all__ = ['RECIPES', 'RENAMED_RECIPES', 'TUTORIAL', 'Config', 'default_cache_dir', 'teacher_key', 'get_teacher', 'load_teacher',
            'Comparison', 'student_keys', 'StudentRun', 'StudentPlan', 'train_student', 'ComparisonResults',
-           'results_dict', 'compare', 'check_recipe', 'recipe', 'plot_predictions', 'plot_teacher_temperatures',
-           'save_outputs']
+           'results_dict', 'run_settings', 'claim_output', 'compare', 'check_recipe', 'recipe', 'plot_predictions',
+           'plot_teacher_temperatures', 'save_outputs']
 
 # %% ../nbs/11_experiment.ipynb #a29853d2
 def _check_int(name, v):
@@ -139,8 +139,8 @@ def get_teacher(data:ImageArrays, # the dataset
     if not is_main(): return teacher, dict(rec, reused=False, path=str(wpath))   # one process writes the cache
     try:
         cache.mkdir(parents=True, exist_ok=True)
-        tmp = wpath.with_name(wpath.name + '.tmp'); torch.save(teacher.state_dict(), tmp); os.replace(tmp, wpath)
-        jpath.write_text(json.dumps(rec, indent=1))
+        atomic_write(wpath, lambda t: torch.save(teacher.state_dict(), t), 'the cached teacher')
+        atomic_write(jpath, lambda t: t.write_text(json.dumps(rec, indent=1)), "the cached teacher's record")
     except OSError as e: print(f"note: could not cache the teacher in {cache} ({e})")
     return teacher, dict(rec, reused=False, path=str(wpath))
 
@@ -329,11 +329,49 @@ def _student_builder(spec, cfg:Config, data:ImageArrays):
         return copy.deepcopy(spec) if isinstance(spec, torch.nn.Module) else spec()
     return new
 
+def _preflight(cfg:Config, data:ImageArrays, new_student, teacher, device, prec):
+    "Refuse, before any training, a batch that does not fit: the student's step, the teacher's step (if it may be trained here) and its inference batch."
+    h, w, c = data.info.shape; shape, n = (c, h, w), len(data.y_train)
+    with torch.random.fork_rng(devices=[]):   # the probes leave the random state as it was
+        check_batch_fits(new_student(cfg.seed), cfg.batch_size, shape, n, prec, device, what="a training step of the student")
+        t = teacher if isinstance(teacher, torch.nn.Module) else build_model(cfg.teacher_arch, **models_for(data.info)) if teacher is None else None
+        if t is None: return
+        if teacher is None and not cfg.teacher_weights: check_batch_fits(t, cfg.batch_size, shape, n, prec, device, what="a training step of the teacher")
+        check_batch_fits(t, cfg.batch_size if cfg.augment else 64, shape, None, prec, device, train=False, what="the teacher's inference")
+
 def _outputs_once(teacher, loader, distillers, cfg:Config, device, prec):
     "The teacher's outputs for the training images (with every layer a method taps), once for every student; None with `cfg.augment`: it runs live."
     if cfg.augment: return None
     layers = list(dict.fromkeys(n for d in distillers for n in d.teacher_layers))
     return teacher_features(teacher, loader, layers, device, prec) if layers else teacher_logits(teacher, loader, device, prec)
+
+# %% ../nbs/11_experiment.ipynb #4928d3f2
+_OUTPUTS = ('run.json', 'results.json', 'checkpoints', '*.pt', '*.onnx', '*.png')   # what `compare` writes in an output folder
+
+def run_settings(cfg:Config, seeds:list, export, teacher, student) -> dict:
+    "What makes two runs the same run: their settings, seeds, export, and the teacher and student given as objects."
+    kind = lambda o: None if o is None else type(o).__name__ if isinstance(o, torch.nn.Module) else getattr(o, '__name__', type(o).__name__)
+    return dict(config=asdict(cfg), seeds=seeds, export=export, teacher=kind(teacher), student=kind(student))
+
+def claim_output(out:Path, # the output folder (it exists and can be written)
+                 settings:dict, # this run's, from `run_settings`
+                 overwrite:bool=False, # replace a run with other settings (its files are deleted)
+                ):
+    "Refuse `out` if it holds a run with other settings (unless `overwrite`); then record this run's settings in `out/run.json`."
+    rec = out/'run.json'
+    old = json.loads(rec.read_text()) if rec.exists() else None
+    if old is None and (out/'results.json').exists():   # a folder written before run.json existed: its configuration
+        old = dict(config=json.loads((out/'results.json').read_text()).get('config'))
+    if old is not None and not overwrite:
+        flat = lambda d: {f"{k}.{j}" if isinstance(v, dict) else k: w for k, v in d.items() for j, w in (v.items() if isinstance(v, dict) else [(None, v)])}
+        a, b = flat(old), flat(settings)
+        diff = sorted(k for k in set(a) | set(b) if k in a and a.get(k) != b.get(k))
+        if diff: raise FileExistsError(f"the output folder {out} holds a run with other settings ({'; '.join(f'{k}: {a.get(k)!r} there, {b.get(k)!r} here' for k in diff[:6])}"
+                                       f"{'; ...' if len(diff) > 6 else ''}): choose another --out, or --overwrite (overwrite=True) to replace that run")
+    if overwrite and old is not None:
+        for pat in _OUTPUTS:
+            for p in out.glob(pat): shutil.rmtree(p) if p.is_dir() else p.unlink()
+    atomic_write(rec, lambda t: t.write_text(json.dumps(settings, indent=1)), "the run's settings")
 
 # %% ../nbs/11_experiment.ipynb #c3851d7e
 def compare(cfg:Config|None=None, # the settings; default: the tutorial's
@@ -347,6 +385,7 @@ def compare(cfg:Config|None=None, # the settings; default: the tutorial's
             student=None, # a student module (every student starts from a copy of it) or a function that builds one; default `cfg.student_arch`
             export:str|None=None, # 'onnx': the students as ONNX files in `out`, and a latency table of all three models in the results
             seeds=None, # several seeds: an int N (`cfg.seed`, `cfg.seed` + 1, ...) or a list of ints; None or 1: one run
+            overwrite:bool=False, # replace a run with other settings in `out` (see `claim_output`); without it such a folder is refused
            ) -> Comparison:
     "Train a teacher, then for each seed a student from scratch and one distilled student per method, all from the same initial weights; compare them."
     cfg = cfg or Config(); device = get_device(device); t_start = time.perf_counter()
@@ -361,6 +400,8 @@ def compare(cfg:Config|None=None, # the settings; default: the tutorial's
     if not quiet: print(f"{data}\ndevice: {device}, precision: {prec}")
     train_dl, test_dl = get_loaders(data, cfg.batch_size, device=device, seed=cfg.seed)
     new_student = _student_builder(student, cfg, data)
+    _preflight(cfg, data, new_student, teacher, device, prec)
+    if out is not None: on_main(claim_output, out, run_settings(cfg, seeds, export, teacher, student), overwrite)   # before any training
     tmodel, trec = _teacher_for(teacher, data, cfg, test_dl, device, quiet, prec, cache_dir=cache_dir, retrain=retrain_teacher,
                                 checkpoint=out/'checkpoints'/'teacher.pt' if out is not None else None, resume=resume)
     distillers = parse_methods(cfg.method)
@@ -429,5 +470,6 @@ def save_outputs(comp:Comparison, out:str|Path):
                 predictions=plot_predictions(comp), teacher_temperatures=plot_teacher_temperatures(comp))
     if res.get('latency'): figs['latency'] = LatencyTable(**res['latency']).plot()
     for name, fig in figs.items(): fig.savefig(out/f"{name}.png", dpi=110, bbox_inches='tight'); plt.close(fig)
-    for k, m in dict(student=comp.models['student'], **comp.students).items(): torch.save(m.state_dict(), out/f"{k}.pt")
-    tmp = out/'results.json.tmp'; tmp.write_text(json.dumps(res, indent=1)); os.replace(tmp, out/'results.json')   # whole or absent
+    for k, m in dict(student=comp.models['student'], **comp.students).items():
+        atomic_write(out/f"{k}.pt", lambda t, m=m: torch.save(m.state_dict(), t), "the student's weights")
+    atomic_write(out/'results.json', lambda t: t.write_text(json.dumps(res, indent=1)), 'the results')   # last, whole or absent

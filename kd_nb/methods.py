@@ -437,6 +437,8 @@ def _terms(el):
 def _term(el, src, spec):
     if isinstance(el, ast.Name): return el.id, {}
     if isinstance(el, ast.Call) and isinstance(el.func, ast.Name) and not el.args and all(k.arg for k in el.keywords):
+        names = [k.arg for k in el.keywords]; twice = sorted({k for k in names if names.count(k) > 1})
+        if twice: raise ValueError(f"{el.func.id} sets {', '.join(twice)} more than once in {spec!r}: give each setting once")
         try: return el.func.id, {k.arg: ast.literal_eval(k.value) for k in el.keywords}
         except ValueError: raise ValueError(f"the settings of {el.func.id} in {spec!r} must be numbers or quoted strings") from None
     raise ValueError(f"cannot read {ast.get_source_segment(src, el)!r} in the method spec {spec!r}: give a method name, "

@@ -4,22 +4,23 @@
 
 # %% ../nbs/07_training.ipynb #f8be7617
 from __future__ import annotations
-import copy, json, math, os, re, time, warnings
+import contextlib, copy, json, math, os, re, signal, threading, time, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from fastprogress.fastprogress import master_bar, progress_bar
-from .core import get_device, resolve_precision, autocast, show_bars, evaluating
+from .core import get_device, resolve_precision, autocast, show_bars, evaluating, atomic_write
 from .data import TensorLoader
 from .distributed import world_size, is_main, share, all_gather_cat, all_reduce_sum, on_main, check_shareable, rank_rng, warn_unjoined
 from .methods import Tap, Tapped, Distiller, as_distiller, cache_nbytes, check_cache_fits, find_layer
 
 # %% auto #0
 __all__ = ['SCHEDULES', 'get_logits', 'evaluate', 'per_class_accuracy', 'save_checkpoint', 'load_checkpoint',
-           'NonFiniteLossError', 'TrainState', 'resume_from', 'train_epoch', 'epoch_record', 'DistributedStep', 'fit',
-           'train', 'teacher_logits', 'teacher_features', 'check_method', 'distillation_step', 'train_kd']
+           'NonFiniteLossError', 'TrainState', 'resume_from', 'TrainingStopped', 'stop_on_signals', 'stop_requested',
+           'train_epoch', 'epoch_record', 'DistributedStep', 'fit', 'train', 'teacher_logits', 'teacher_features',
+           'check_method', 'distillation_step', 'train_kd']
 
 # %% ../nbs/07_training.ipynb #9973de15
 def _channels_last(model, device, precision) -> bool:
@@ -94,10 +95,10 @@ def save_checkpoint(path:str|Path, # where to write; the folder is created
                     extra:nn.Module|None=None, # modules trained with the model (a method's adapters)
                     scaler=None, # the `torch.amp.GradScaler` of an fp16 run
                     scheduler=None, # the learning-rate schedule of a run that has one
+                    partial:dict|None=None, # a run stopped within an epoch: its steps done, the epoch's loader state and running sums
                    ):
     "Write a checkpoint atomically: temporary file, then rename; only the main process writes when several train together."
     if not is_main(): return
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     state = dict(model=model.state_dict(), optimizer=opt.state_dict(), epoch=epoch, torch_rng=torch.get_rng_state(),
                  meta=json.dumps(dict(history=history, config=config)))
     if extra is not None: state['extra'] = extra.state_dict()
@@ -105,8 +106,8 @@ def save_checkpoint(path:str|Path, # where to write; the folder is created
     if scheduler is not None: state['scheduler'] = scheduler.state_dict()
     if torch.cuda.is_available(): state['cuda_rng'] = torch.cuda.get_rng_state_all()
     if isinstance(loader, TensorLoader): state['loader_rng'] = loader.gen.get_state()
-    tmp = path.with_name(path.name + '.tmp')
-    torch.save(state, tmp); os.replace(tmp, path)
+    if partial is not None: state['partial'] = partial
+    atomic_write(path, lambda tmp: torch.save(state, tmp), 'the checkpoint')
 
 def _plain(e): return re.sub(r'\x1b\[[0-9;]*m', '', str(e)).splitlines()[0][:200]  # first line, no terminal colours
 
@@ -157,6 +158,7 @@ class TrainState:
     model:nn.Module; loader:object; loss_fn:object; opt:torch.optim.Optimizer; scaler:object; scheduler:object
     device:torch.device; precision:str; channels_last:bool; extra:nn.Module|None=None
     history:list=field(default_factory=list); epoch:int=0 # epochs completed
+    step:int=0; epoch_rng:object=None; sums:dict|None=None # within an epoch: steps done, the loader's state at its start, running sums
     @classmethod
     def create(cls, model:nn.Module, loader, loss_fn, epochs:int=10, lr:float=1e-3, device=None, precision:str='auto',
                extra:nn.Module|None=None, schedule:str|None=None):
@@ -172,7 +174,8 @@ class TrainState:
         return cls(model, loader, loss_fn, opt, torch.amp.GradScaler(device.type, enabled=prec == 'fp16'), sched, device, prec, cl, extra)
     def save(self, path, config:dict):
         "Write this state as a checkpoint (see `save_checkpoint`)."
-        save_checkpoint(path, self.model, self.opt, self.epoch, self.history, config, self.loader, self.extra, self.scaler, self.scheduler)
+        partial = dict(step=self.step, loader_rng=self.epoch_rng, sums=self.sums) if self.step else None
+        save_checkpoint(path, self.model, self.opt, self.epoch, self.history, config, self.loader, self.extra, self.scaler, self.scheduler, partial)
 
 # %% ../nbs/07_training.ipynb #69b4a3c1
 def resume_from(state:TrainState, # the state to load into, made by `TrainState.create`
@@ -190,7 +193,38 @@ def resume_from(state:TrainState, # the state to load into, made by `TrainState.
     if 'cuda_rng' in st and torch.cuda.is_available(): torch.cuda.set_rng_state_all(st['cuda_rng'])
     if 'loader_rng' in st and isinstance(state.loader, TensorLoader): state.loader.gen.set_state(st['loader_rng'])
     state.history, state.epoch = st['history'], st['epoch']
+    if 'partial' in st:   # stopped within an epoch: it continues at the next step
+        p = st['partial']; state.step, state.epoch_rng = p['step'], p['loader_rng']
+        state.sums = dict(p['sums'], loss=p['sums']['loss'].to(state.device), correct=p['sums']['correct'].to(state.device),
+                          terms={k: v.to(state.device) for k, v in p['sums']['terms'].items()})
     return True
+
+# %% ../nbs/07_training.ipynb #c3f6e1a9
+class TrainingStopped(Exception):
+    "Raised by `fit` when a stop signal came: the state at the step boundary is in `checkpoint`."
+    def __init__(self, msg:str, signum:int, checkpoint): super().__init__(msg); self.signum, self.checkpoint = signum, checkpoint
+
+_stops = dict(signum=None, depth=0)
+
+@contextlib.contextmanager
+def stop_on_signals(signals=(signal.SIGTERM, signal.SIGINT)):
+    "Inside, a first SIGTERM or SIGINT asks training to stop at the next step boundary (`stop_requested`); a second stops at once."
+    if threading.current_thread() is not threading.main_thread() or _stops['depth']: yield; return   # signals reach the main thread; nested: one handler
+    def ask(signum, frame):
+        if _stops['signum'] is not None: signal.signal(signum, signal.SIG_DFL); os.kill(os.getpid(), signum)   # the second: now
+        _stops['signum'] = signum
+    old = {s: signal.signal(s, ask) for s in signals}; _stops['depth'] += 1
+    try: yield
+    finally:
+        for s, h in old.items(): signal.signal(s, h)
+        _stops.update(signum=None, depth=0)
+
+def stop_requested(several:bool=False) -> int|None:
+    "The signal that asked to stop, or None; with `several` processes, agreed on by all (any one's signal stops them all)."
+    s = _stops['signum']
+    if not several: return s
+    asked = all_reduce_sum(torch.tensor([float(s or 0), 1. if s else 0.]))
+    return int(asked[0] / asked[1]) if asked[1] > 0 else None
 
 # %% ../nbs/07_training.ipynb #9e1d338f
 def _batches(loader):
@@ -201,13 +235,18 @@ def train_epoch(state:TrainState, # the run
                 step=None, # a `DistributedStep` under torchrun; None: one process
                 bar=None, # a fastprogress `master_bar` to show the batches under
                ) -> dict:
-    "One epoch of training: the sums of the loss, the correct predictions and each loss term, and the images counted."
+    "One epoch of training: the sums of the loss, the correct predictions and each loss term, and the images counted; None if a stop signal came."
     model, dev, opt = state.model, state.device, state.opt
     model.train()
     if state.extra is not None: state.extra.train()
-    tot, correct, n, terms = torch.zeros((), device=dev), torch.zeros((), device=dev, dtype=torch.long), 0, {}
+    if isinstance(state.loader, TensorLoader):   # the loader's state at the epoch's start: a stopped epoch is replayed from it
+        if state.epoch_rng is None: state.epoch_rng = state.loader.gen.get_state()
+        else: state.loader.gen.set_state(state.epoch_rng)
+    s = state.sums or dict(loss=torch.zeros((), device=dev), correct=torch.zeros((), device=dev, dtype=torch.long), n=0, terms={})
+    tot, correct, n, terms = s['loss'], s['correct'], s['n'], s['terms']
     batches = _batches(state.loader) if step is None else step.batches(state)
-    for xb, yb, idx, nb, total in (progress_bar(batches, total=len(state.loader), parent=bar) if bar is not None else batches):
+    for i, (xb, yb, idx, nb, total) in enumerate(progress_bar(batches, total=len(state.loader), parent=bar) if bar is not None else batches):
+        if i < state.step: continue   # done before a stop
         xb, yb = _cl(xb.to(dev, non_blocking=True), state.channels_last), yb.to(dev, non_blocking=True)
         with autocast(state.precision, dev): out = state.loss_fn(model, xb, yb, idx) if step is None else step(xb, yb, idx)
         loss, logits = out[0], out[1]
@@ -216,7 +255,10 @@ def train_epoch(state:TrainState, # the run
         if state.scheduler is not None: state.scheduler.step()
         tot += out[0].detach() * nb; correct += (logits.detach()[:nb].argmax(1) == yb[:nb]).sum(); n += nb
         for k, v in (out[2] if len(out) > 2 else {}).items(): terms[k] = terms.get(k, 0) + v.detach().float() * nb
-    sums = dict(loss=tot, correct=correct, n=n, terms=terms)
+        state.step = i + 1
+        if stop_requested(step is not None):
+            state.sums = dict(loss=tot, correct=correct, n=n, terms=terms); return None
+    sums = dict(loss=tot, correct=correct, n=n, terms=terms); state.step, state.epoch_rng, state.sums = 0, None, None
     return step.sum(sums) if step is not None else sums
 
 # %% ../nbs/07_training.ipynb #e4620ee6
@@ -300,16 +342,28 @@ def fit(model:nn.Module, # the model to train
     step = DistributedStep(state) if several else None   # after resuming: DDP's start copies the main process's weights to all
     bars = not quiet and show_bars()
     mb = master_bar(range(state.epoch, epochs)) if bars else None
-    for _ in (mb if bars else range(state.epoch, epochs)):
-        t0 = time.perf_counter()
-        sums = train_epoch(state, step, mb)
-        rec = dict(epoch_record(state, sums, valid_loader, desc, checkpoint, mb, not bars), seconds=time.perf_counter() - t0, precision=state.precision)
-        state.history.append(rec); state.epoch += 1
-        if bars: mb.write(_epoch_line(desc, epochs, rec))
-        elif not quiet: print(_epoch_line(desc, epochs, rec), flush=True)
-        if checkpoint is not None: state.save(checkpoint, config)
+    with stop_on_signals() if checkpoint is not None else contextlib.nullcontext():
+        for _ in (mb if bars else range(state.epoch, epochs)): _fit_epoch(state, step, mb, epochs, valid_loader, desc, checkpoint, config, quiet, bars)
     if state.channels_last: model.to(memory_format=torch.contiguous_format)   # hand the model back in the usual layout
     return state.history
+
+def _fit_epoch(state, step, mb, epochs, valid_loader, desc, checkpoint, config, quiet, bars):
+    t0 = time.perf_counter()
+    sums = train_epoch(state, step, mb)
+    if sums is None: _stopped(state, checkpoint, config, desc)
+    rec = dict(epoch_record(state, sums, valid_loader, desc, checkpoint, mb, not bars), seconds=time.perf_counter() - t0, precision=state.precision)
+    state.history.append(rec); state.epoch += 1
+    if bars: mb.write(_epoch_line(desc, epochs, rec))
+    elif not quiet: print(_epoch_line(desc, epochs, rec), flush=True)
+    if checkpoint is not None: state.save(checkpoint, config)
+
+def _stopped(state, checkpoint, config, desc):
+    "Save the state at this step boundary and raise `TrainingStopped`."
+    signum = _stops['signum'] or signal.SIGTERM; where = f"after step {state.step} of epoch {state.epoch + 1}"
+    if checkpoint is None: raise TrainingStopped(f"{desc}: stopped by {signal.Signals(signum).name} {where}, without a checkpoint to continue from", signum, None)
+    state.save(checkpoint, config)
+    raise TrainingStopped(f"{desc}: stopped by {signal.Signals(signum).name} {where}; the state is saved in {checkpoint}: "
+                          "run again with resume=True (kd_nb_compare: --resume) to continue from there", signum, checkpoint)
 
 # %% ../nbs/07_training.ipynb #8530d6a2
 def _ce(model, x, y, idx):
