@@ -329,15 +329,18 @@ def _student_builder(spec, cfg:Config, data:ImageArrays):
         return copy.deepcopy(spec) if isinstance(spec, torch.nn.Module) else spec()
     return new
 
-def _preflight(cfg:Config, data:ImageArrays, new_student, teacher, device, prec):
-    "Refuse, before any training, a batch that does not fit: the student's step, the teacher's step (if it may be trained here) and its inference batch."
+def _preflight(cfg:Config, data:ImageArrays, new_student, teacher, device, prec, quiet:bool=True) -> int:
+    "Refuse, before any training, a batch that does not fit: the student's step, the teacher's (if it may be trained here) and its inference batch."
     h, w, c = data.info.shape; shape, n = (c, h, w), len(data.y_train)
+    bs = min(cfg.batch_size, n)   # a batch larger than the data is all of it
+    if bs < cfg.batch_size and not quiet: print(f"note: the batch size {cfg.batch_size:,} is larger than the {n:,} training images: each epoch is one batch of {n:,}")
     with torch.random.fork_rng(devices=[]):   # the probes leave the random state as it was
-        check_batch_fits(new_student(cfg.seed), cfg.batch_size, shape, n, prec, device, what="a training step of the student")
+        check_batch_fits(new_student(cfg.seed), bs, shape, None, prec, device, what="a training step of the student")
         t = teacher if isinstance(teacher, torch.nn.Module) else build_model(cfg.teacher_arch, **models_for(data.info)) if teacher is None else None
-        if t is None: return
-        if teacher is None and not cfg.teacher_weights: check_batch_fits(t, cfg.batch_size, shape, n, prec, device, what="a training step of the teacher")
-        check_batch_fits(t, cfg.batch_size if cfg.augment else 64, shape, None, prec, device, train=False, what="the teacher's inference")
+        if t is not None and teacher is None and not cfg.teacher_weights:
+            check_batch_fits(t, bs, shape, None, prec, device, what="a training step of the teacher")
+        if t is not None: check_batch_fits(t, bs if cfg.augment else min(64, n), shape, None, prec, device, train=False, what="the teacher's inference")
+    return bs
 
 def _outputs_once(teacher, loader, distillers, cfg:Config, device, prec):
     "The teacher's outputs for the training images (with every layer a method taps), once for every student; None with `cfg.augment`: it runs live."
@@ -400,7 +403,7 @@ def compare(cfg:Config|None=None, # the settings; default: the tutorial's
     if not quiet: print(f"{data}\ndevice: {device}, precision: {prec}")
     train_dl, test_dl = get_loaders(data, cfg.batch_size, device=device, seed=cfg.seed)
     new_student = _student_builder(student, cfg, data)
-    _preflight(cfg, data, new_student, teacher, device, prec)
+    _preflight(cfg, data, new_student, teacher, device, prec, quiet)
     if out is not None: on_main(claim_output, out, run_settings(cfg, seeds, export, teacher, student), overwrite)   # before any training
     tmodel, trec = _teacher_for(teacher, data, cfg, test_dl, device, quiet, prec, cache_dir=cache_dir, retrain=retrain_teacher,
                                 checkpoint=out/'checkpoints'/'teacher.pt' if out is not None else None, resume=resume)

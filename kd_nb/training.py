@@ -179,9 +179,9 @@ class TrainState:
 
 # %% ../nbs/07_training.ipynb #69b4a3c1
 def resume_from(state:TrainState, # the state to load into, made by `TrainState.create`
-           checkpoint, # a checkpoint written by `save_checkpoint`; nothing happens if the file is not there
-           config:dict, # the run's configuration: must equal the checkpoint's
-          ) -> bool:
+                checkpoint, # a checkpoint written by `save_checkpoint`; nothing happens if the file is not there
+                config:dict, # the run's configuration: must equal the checkpoint's
+               ) -> bool:
     "Load `checkpoint` into `state` if it exists; True if it did."
     st = on_main(lambda: load_checkpoint(checkpoint, config) if Path(checkpoint).exists() else None)   # read once, sent to all
     if st is None: return False
