@@ -18,7 +18,7 @@ is refused rather than mixed.
 from __future__ import annotations
 import argparse, json, os, sys, time
 from pathlib import Path
-from kd_nb.core import get_device, seed_everything, hardware_info, resolve_precision
+from kd_nb.core import get_device, seed_everything, hardware_info, resolve_precision, atomic_write
 from kd_nb.data import load_arrays, get_loaders, get_data_dir
 from kd_nb.models import StudentModel, count_params, models_for
 from kd_nb.methods import parse_methods
@@ -101,9 +101,8 @@ def load_results(path:Path, settings:dict) -> dict:
     return res
 
 def save_results(path:Path, res:dict):
-    "Write `res` atomically: a temporary file, then a rename."
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + '.tmp'); tmp.write_text(json.dumps(res, indent=1)); os.replace(tmp, path)
+    "Write `res` whole (`kd_nb.core.atomic_write`): a failed write names the file and leaves the previous one."
+    atomic_write(path, lambda t: t.write_text(json.dumps(res, indent=1)), 'the results')
 
 def has_run(res:dict, key:str, seed:int) -> bool: return key in res and seed in res[key]['seeds']
 

@@ -112,7 +112,8 @@ def _report(r:dict, a:argparse.Namespace) -> str:
     return text + (f"\n\n{methods_table(r)}" if len(r.get('methods') or {}) > 1 else '')
 
 def _resume_command(argv) -> str:
-    args = list(sys.argv[1:] if argv is None else argv)
+    "The command that continues a stopped run: the same options, with --resume (and without --overwrite, which would start afresh)."
+    args = [x for x in (sys.argv[1:] if argv is None else argv) if x != '--overwrite']
     return ' '.join(['kd_nb_compare', *map(shlex.quote, args)] + ([] if '--resume' in args else ['--resume']))
 
 def kd_nb_compare(argv=None):
@@ -127,7 +128,7 @@ def kd_nb_compare(argv=None):
         main = is_main()
     except TrainingStopped as e:
         print(f"kd_nb_compare{rank_tag()}: {e}. To continue: {_resume_command(argv)}", file=sys.stderr); return 128 + e.signum
-    except (ValueError, OSError, FloatingPointError, MemoryError, ImportError) as e:
+    except (ValueError, OSError, FloatingPointError, MemoryError, torch.OutOfMemoryError, ImportError) as e:
         print(f"kd_nb_compare{rank_tag()}: error: {e}", file=sys.stderr); return 2
     except (DistributedError, torch.distributed.DistError) as e:
         print(f"kd_nb_compare{rank_tag()}: error: {e}", file=sys.stderr); return 1

@@ -162,12 +162,13 @@ def atomic_write(path, # the file to write; its folder is created
                  what:str='the file', # what the file is, for the message
                 ) -> Path:
     "Write `path` whole: through a temporary file renamed over it; a failed write raises an `OSError` naming `path`, the previous file intact."
-    path = Path(path); tmp = path.with_name(path.name + '.tmp')
+    path = Path(path); tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")   # one per process: runs sharing a folder do not collide
     try:
         path.parent.mkdir(parents=True, exist_ok=True); write(tmp); os.replace(tmp, path)
-    except OSError as e:
+    except (OSError, RuntimeError) as e:   # torch.save reports a full disk as a RuntimeError
         try: tmp.unlink(missing_ok=True)
         except OSError: pass
-        raise OSError(e.errno, f"could not write {what} {path} ({e.strerror or e}); the previous file, if any, is unchanged: "
-                               "free some disk space or choose another folder") from None
+        why = e.strerror if isinstance(e, OSError) and e.strerror else (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise OSError(getattr(e, 'errno', None), f"could not write {what} {path} ({why}); the previous file, if any, is unchanged: "
+                                                 "free some disk space or choose another folder") from None
     return path

@@ -269,7 +269,7 @@ def _run_meta(d) -> dict: return {} if d is None else dict(label=d.label, spec=d
 
 @dataclass
 class ComparisonResults:
-    "A comparison's results as they are built: the teacher's record, then every student's run; `to_dict` gives the JSON of `results.json`."
+    "A comparison's results as they are built: the teacher's record, then every student's run; `results_dict` gives the JSON of `results.json`."
     cfg:Config; data:ImageArrays; device:torch.device; precision:str; seeds:list; teacher:torch.nn.Module; teacher_record:dict
     teacher_outputs_seconds:float=0.; runs:dict=field(default_factory=dict) # key -> [StudentRun, one per seed]
     def add(self, run:StudentRun): self.runs.setdefault(run.key, []).append(run)
@@ -329,17 +329,18 @@ def _student_builder(spec, cfg:Config, data:ImageArrays):
         return copy.deepcopy(spec) if isinstance(spec, torch.nn.Module) else spec()
     return new
 
-def _preflight(cfg:Config, data:ImageArrays, new_student, teacher, device, prec, quiet:bool=True) -> int:
-    "Refuse, before any training, a batch that does not fit: the student's step, the teacher's (if it may be trained here) and its inference batch."
+def _preflight(cfg:Config, data:ImageArrays, new_student, teacher, distillers:list, loader, device, prec, quiet:bool=True) -> int:
+    "Before any training: the methods checked on the two architectures, and a batch refused that does not fit (the student's and the teacher's steps)."
     h, w, c = data.info.shape; shape, n = (c, h, w), len(data.y_train)
     bs = min(cfg.batch_size, n)   # a batch larger than the data is all of it
     if bs < cfg.batch_size and not quiet: print(f"note: the batch size {cfg.batch_size:,} is larger than the {n:,} training images: each epoch is one batch of {n:,}")
-    with torch.random.fork_rng(devices=[]):   # the probes leave the random state as it was
+    with torch.random.fork_rng(devices=[]):   # the probes leave PyTorch's random state as it was (every student reseeds anyway)
         check_batch_fits(new_student(cfg.seed), bs, shape, None, prec, device, what="a training step of the student")
-        t = teacher if isinstance(teacher, torch.nn.Module) else build_model(cfg.teacher_arch, **models_for(data.info)) if teacher is None else None
-        if t is not None and teacher is None and not cfg.teacher_weights:
+        t = teacher if isinstance(teacher, torch.nn.Module) else build_model(cfg.teacher_arch, **models_for(data.info)) if teacher is None else teacher()
+        if not isinstance(teacher, torch.nn.Module) and not cfg.teacher_weights:
             check_batch_fits(t, bs, shape, None, prec, device, what="a training step of the teacher")
-        if t is not None: check_batch_fits(t, bs if cfg.augment else min(64, n), shape, None, prec, device, train=False, what="the teacher's inference")
+        check_batch_fits(t, bs if cfg.augment else min(64, n), shape, None, prec, device, train=False, what="the teacher's inference")
+        for d in distillers: check_method(d, t, new_student(cfg.seed), loader, device)   # its layers exist, it can compare them
     return bs
 
 def _outputs_once(teacher, loader, distillers, cfg:Config, device, prec):
@@ -361,17 +362,17 @@ def claim_output(out:Path, # the output folder (it exists and can be written)
                  overwrite:bool=False, # replace a run with other settings (its files are deleted)
                 ):
     "Refuse `out` if it holds a run with other settings (unless `overwrite`); then record this run's settings in `out/run.json`."
-    rec = out/'run.json'
-    old = json.loads(rec.read_text()) if rec.exists() else None
+    rec, done = out/'run.json', (out/'results.json').exists() or (out/'checkpoints').exists()   # a run that trained something
+    old = json.loads(rec.read_text()) if rec.exists() and done else None
     if old is None and (out/'results.json').exists():   # a folder written before run.json existed: its configuration
         old = dict(config=json.loads((out/'results.json').read_text()).get('config'))
-    if old is not None and not overwrite:
-        flat = lambda d: {f"{k}.{j}" if isinstance(v, dict) else k: w for k, v in d.items() for j, w in (v.items() if isinstance(v, dict) else [(None, v)])}
-        a, b = flat(old), flat(settings)
-        diff = sorted(k for k in set(a) | set(b) if k in a and a.get(k) != b.get(k))
-        if diff: raise FileExistsError(f"the output folder {out} holds a run with other settings ({'; '.join(f'{k}: {a.get(k)!r} there, {b.get(k)!r} here' for k in diff[:6])}"
-                                       f"{'; ...' if len(diff) > 6 else ''}): choose another --out, or --overwrite (overwrite=True) to replace that run")
-    if overwrite and old is not None:
+    flat = lambda d: {f"{k}.{j}" if isinstance(v, dict) else k: w for k, v in d.items() for j, w in (v.items() if isinstance(v, dict) else [(None, v)])}
+    a, b = flat(old or {}), flat(settings)
+    diff = sorted(k for k in a if k in b and a[k] != b[k])   # settings that an earlier version did not record do not count
+    if diff and not overwrite:
+        raise FileExistsError(f"the output folder {out} holds a run with other settings ({'; '.join(f'{k}: {a[k]!r} there, {b[k]!r} here' for k in diff[:6])}"
+                              f"{'; ...' if len(diff) > 6 else ''}): choose another --out, or --overwrite (overwrite=True) to replace that run")
+    if diff:   # overwrite: the other run's files go; the same run's stay, for --resume
         for pat in _OUTPUTS:
             for p in out.glob(pat): shutil.rmtree(p) if p.is_dir() else p.unlink()
     atomic_write(rec, lambda t: t.write_text(json.dumps(settings, indent=1)), "the run's settings")
@@ -403,11 +404,11 @@ def compare(cfg:Config|None=None, # the settings; default: the tutorial's
     if not quiet: print(f"{data}\ndevice: {device}, precision: {prec}")
     train_dl, test_dl = get_loaders(data, cfg.batch_size, device=device, seed=cfg.seed)
     new_student = _student_builder(student, cfg, data)
-    _preflight(cfg, data, new_student, teacher, device, prec, quiet)
+    distillers = parse_methods(cfg.method)
+    _preflight(cfg, data, new_student, teacher, distillers, train_dl, device, prec, quiet)
     if out is not None: on_main(claim_output, out, run_settings(cfg, seeds, export, teacher, student), overwrite)   # before any training
     tmodel, trec = _teacher_for(teacher, data, cfg, test_dl, device, quiet, prec, cache_dir=cache_dir, retrain=retrain_teacher,
                                 checkpoint=out/'checkpoints'/'teacher.pt' if out is not None else None, resume=resume)
-    distillers = parse_methods(cfg.method)
     for d in distillers: check_method(d, tmodel, new_student(seeds[0]), train_dl, device)   # before any student trains
     t0 = time.perf_counter(); t_out = _outputs_once(tmodel, train_dl, distillers, cfg, device, prec)
     b = ComparisonResults(cfg, data, device, prec, seeds, tmodel, trec, time.perf_counter() - t0)

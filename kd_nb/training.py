@@ -195,8 +195,9 @@ def resume_from(state:TrainState, # the state to load into, made by `TrainState.
     state.history, state.epoch = st['history'], st['epoch']
     if 'partial' in st:   # stopped within an epoch: it continues at the next step
         p = st['partial']; state.step, state.epoch_rng = p['step'], p['loader_rng']
-        state.sums = dict(p['sums'], loss=p['sums']['loss'].to(state.device), correct=p['sums']['correct'].to(state.device),
-                          terms={k: v.to(state.device) for k, v in p['sums']['terms'].items()})
+        keep = 1 if is_main() else 0   # several processes: the sums saved are over all of them; the main process carries them
+        state.sums = dict(loss=p['sums']['loss'].to(state.device) * keep, correct=(p['sums']['correct'] * keep).to(state.device).long(),
+                          n=p['sums']['n'] * keep, terms={k: v.to(state.device) * keep for k, v in p['sums']['terms'].items()})
     return True
 
 # %% ../nbs/07_training.ipynb #c3f6e1a9
@@ -216,15 +217,17 @@ def stop_on_signals(signals=(signal.SIGTERM, signal.SIGINT)):
     old = {s: signal.signal(s, ask) for s in signals}; _stops['depth'] += 1
     try: yield
     finally:
-        for s, h in old.items(): signal.signal(s, h)
+        for s, h in old.items(): signal.signal(s, h if h is not None else signal.SIG_DFL)
         _stops.update(signum=None, depth=0)
 
 def stop_requested(several:bool=False) -> int|None:
-    "The signal that asked to stop, or None; with `several` processes, agreed on by all (any one's signal stops them all)."
+    "The signal that asked to stop, or None; with `several` processes, agreed on by all (any one's signal stops them all, SIGTERM first)."
     s = _stops['signum']
-    if not several: return s
-    asked = all_reduce_sum(torch.tensor([float(s or 0), 1. if s else 0.]))
-    return int(asked[0] / asked[1]) if asked[1] > 0 else None
+    if not several or not _stops['depth']: return s   # no handler: nothing to agree on
+    asked = all_reduce_sum(torch.tensor([float(s == signal.SIGTERM), float(s is not None)]))
+    if asked[1] == 0: return None
+    _stops['signum'] = s = signal.SIGTERM if asked[0] > 0 else signal.SIGINT   # every process reports the same
+    return s
 
 # %% ../nbs/07_training.ipynb #9e1d338f
 def _batches(loader):
@@ -256,8 +259,8 @@ def train_epoch(state:TrainState, # the run
         tot += out[0].detach() * nb; correct += (logits.detach()[:nb].argmax(1) == yb[:nb]).sum(); n += nb
         for k, v in (out[2] if len(out) > 2 else {}).items(): terms[k] = terms.get(k, 0) + v.detach().float() * nb
         state.step = i + 1
-        if stop_requested(step is not None):
-            state.sums = dict(loss=tot, correct=correct, n=n, terms=terms); return None
+        if stop_requested(step is not None):   # several processes: the sums over all, kept by the main process (see `resume_from`)
+            sums = dict(loss=tot, correct=correct, n=n, terms=terms); state.sums = step.sum(sums) if step is not None else sums; return None
     sums = dict(loss=tot, correct=correct, n=n, terms=terms); state.step, state.epoch_rng, state.sums = 0, None, None
     return step.sum(sums) if step is not None else sums
 
