@@ -10,7 +10,7 @@ import torch.distributed
 from .core import PRECISIONS
 from .distributed import init_distributed, cleanup, is_main, rank_tag, DistributedError
 from .training import SCHEDULES, TrainingStopped, stop_on_signals
-from .experiment import Config, RECIPES, check_recipe, compare
+from .experiment import Config, RECIPES, TEACHER_RECIPES, check_recipe, recipe_fields, compare
 from .report import results_table, methods_table
 
 # %% auto #0
@@ -62,16 +62,21 @@ def _parser():
     add('--overwrite', action='store_true', help="replace a run with other settings in --out (its files are deleted); without it such a folder is refused")
     add('--data-folder', default=None, help="an image folder to use instead of --dataset: train/ and test/ (or val/), one folder per class")
     add('--image-size', type=_pos_int, default=None, help="with --data-folder: resize and centre-crop images to this size (default: 64)")
-    add('--teacher-arch', default='teacher', help="the teacher: 'teacher' (the tutorial's, default) or a torchvision classifier, e.g. resnet18")
-    add('--student-arch', default='student', help="the students: 'student' (the tutorial's, default) or a torchvision classifier, e.g. mobilenet_v3_small")
-    add('--teacher-weights', default=None, help="a trained teacher's state_dict for --teacher-arch: evaluated, not trained")
+    add('--teacher-arch', default='teacher', help="the teacher: 'teacher' (the tutorial's, default), 'airbench94' (a fast 94%% CIFAR-10 teacher, "
+        "trained with its own recipe), a torchvision classifier (resnet18) or timm:<name> (timm:resnet10t)")
+    add('--student-arch', default='student', help="the students: 'student' (the tutorial's, default), a torchvision classifier (mobilenet_v3_small) "
+        "or timm:<name>")
+    add('--teacher-weights', default=None, help="a trained teacher's state_dict for --teacher-arch, from torch.save (.pt, .pth) or safetensors (.safetensors): evaluated, not trained")
     add('--export', choices=['onnx'], default=None, help="onnx: write student.onnx and student_kd.onnx to --out and time all three models")
     add('--precision', choices=PRECISIONS, default='auto',
         help="auto (default: bf16 where the CPU or GPU computes it natively, else fp32), fp32 (the tutorial's arithmetic), bf16, fp16 (CUDA only)")
     add('--recipe', type=_recipe_name, default=None, help=f"start from a named recipe's settings ({', '.join(RECIPES)}); the options given here "
         "still win. 'strong': 30 epochs, random crops and flips, OneCycle up to 3e-3 (the teacher 2e-3), DIST against the teacher running live")
-    add('--teacher-epochs', type=_pos_int, default=None, help="the teacher's epochs (default: --epochs)")
-    add('--teacher-lr', type=_pos_float, default=None, help="the teacher's learning rate, its maximum with a schedule (default: --lr)")
+    add('--teacher-epochs', type=_pos_int, default=None, help="the teacher's epochs (default: --epochs; with the airbench recipe 10, or --epochs if fewer)")
+    add('--teacher-lr', type=_pos_float, default=None, help="the teacher's learning rate, its maximum with a schedule (default: --lr; airbench: 11.5 per 1024 images)")
+    add('--teacher-recipe', choices=TEACHER_RECIPES, default=None, help="how the teacher trains: adam (Adam, --batch-size, --augment, --schedule) or "
+        "airbench (train_fast_teacher: Nesterov SGD, batches of 1024, label smoothing, lookahead, alternating flips and translations); "
+        "default: airbench for --teacher-arch airbench94, else adam")
     add('--augment', action=argparse.BooleanOptionalAction, default=False,
         help="random crops and flips of the training batches, for the teacher and the students; the teacher runs live (default: off)")
     add('--schedule', choices=[s for s in SCHEDULES if s], default=None,
@@ -83,7 +88,7 @@ def _parser():
 def _parse(argv=None) -> argparse.Namespace:
     "The command line, with a `--recipe`'s settings as the defaults of the options it sets."
     p = _parser(); a = p.parse_args(argv)
-    if a.recipe: p.set_defaults(**RECIPES[a.recipe]); a = p.parse_args(argv)
+    if a.recipe: p.set_defaults(**recipe_fields(a.recipe, a.teacher_arch, a.teacher_recipe)); a = p.parse_args(argv)
     return a
 
 def _kd_method(a:argparse.Namespace) -> str|None:
@@ -101,7 +106,8 @@ def _cli_config(a:argparse.Namespace) -> Config:
                   method=_kd_method(a) or a.method or 'kd', subset=a.subset if a.subset is not None else (5000 if a.quick else None),
                   test_subset=a.test_subset if a.test_subset is not None else (2000 if a.quick else None), precision=a.precision,
                   data_folder=a.data_folder, image_size=a.image_size, teacher_arch=a.teacher_arch, student_arch=a.student_arch,
-                  teacher_weights=a.teacher_weights, teacher_epochs=a.teacher_epochs, teacher_lr=a.teacher_lr, augment=a.augment, schedule=a.schedule)
+                  teacher_weights=a.teacher_weights, teacher_epochs=a.teacher_epochs, teacher_lr=a.teacher_lr, augment=a.augment, schedule=a.schedule,
+                  teacher_recipe=a.teacher_recipe)
 
 # %% ../nbs/12_cli.ipynb #fa5245f2
 def _report(r:dict, a:argparse.Namespace) -> str:

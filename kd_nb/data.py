@@ -13,10 +13,10 @@ from .core import autocast, format_bytes, get_device, resolve_precision
 
 # %% auto #0
 __all__ = ['TUTORIAL_MEAN', 'TUTORIAL_STD', 'CIFAR10_MEAN', 'CIFAR10_STD', 'CIFAR10_CLASSES', 'FASHION_MNIST_CLASSES', 'DATASETS',
-           'DEBIAN_FASHION_MNIST', 'DatasetInfo', 'dataset_info', 'get_data_dir', 'read_npz', 'read_idx', 'ImageArrays',
-           'sample_indices', 'load_arrays', 'synthetic_arrays', 'load_or_synthetic', 'TensorLoader', 'fits_on',
-           'get_loaders', 'ArrayImageDataset', 'tutorial_transform', 'show_images', 'available_memory', 'check_memory',
-           'peak_memory', 'StepMemory', 'step_memory', 'free_memory', 'check_batch_fits']
+           'DEBIAN_FASHION_MNIST', 'AUGMENTS', 'DatasetInfo', 'dataset_info', 'get_data_dir', 'read_npz', 'read_idx',
+           'ImageArrays', 'sample_indices', 'load_arrays', 'synthetic_arrays', 'load_or_synthetic', 'TensorLoader',
+           'fits_on', 'get_loaders', 'ArrayImageDataset', 'tutorial_transform', 'show_images', 'available_memory',
+           'check_memory', 'peak_memory', 'StepMemory', 'step_memory', 'free_memory', 'check_batch_fits']
 
 # %% ../nbs/02_data.ipynb #cd132858
 TUTORIAL_MEAN = (0.456, 0.456, 0.406) # the tutorial's normalisation (ImageNet's red mean would be 0.485)
@@ -184,16 +184,25 @@ def load_or_synthetic(name:str='cifar10', subset:int=2000, test_subset:int=500, 
     return synthetic_arrays(name, subset, test_subset)
 
 # %% ../nbs/02_data.ipynb #0abce91a
-def _augment(x:torch.Tensor, gen:torch.Generator, pad:int=4) -> torch.Tensor:
-    "Random horizontal flip and random crop (zero padding `pad`) of a uint8 batch N×C×H×W."
+AUGMENTS = {True: dict(pad=4, reflect=False, alternate=False), # random flips, random crops after 4 pixels of zero padding: the usual CIFAR recipe
+            'airbench': dict(pad=2, reflect=True, alternate=True)} # airbench's: flips alternating by epoch, translations by up to 2 pixels with reflected borders
+
+def _pad_index(n:int, pad:int, reflect:bool, device):
+    "Indices of the padded rows (or columns) `-pad … n+pad-1` into the image: reflected at the borders, or -1 (zero) outside."
+    i = torch.arange(-pad, n + pad, device=device)
+    if reflect: i = i.abs(); return torch.where(i > n - 1, 2 * (n - 1) - i, i)
+    return torch.where((i < 0) | (i > n - 1), -1, i)
+
+def _augment(x:torch.Tensor, gen:torch.Generator, pad:int=4, reflect:bool=False, flip:torch.Tensor|None=None) -> torch.Tensor:
+    "Horizontal flips (random, or the given mask) and random crops after `pad` pixels of zero (or reflected) padding, of a uint8 batch N×C×H×W."
     n, c, h, w = x.shape
-    flip = torch.rand(n, generator=gen) < 0.5
+    if flip is None: flip = torch.rand(n, generator=gen) < 0.5
     x = torch.where(flip.to(x.device)[:, None, None, None], x.flip(3), x)
-    xp = torch.nn.functional.pad(x, (pad, pad, pad, pad))
     dy, dx = (torch.randint(0, 2*pad+1, (2, n), generator=gen)).to(x.device)
-    rows = (dy[:, None] + torch.arange(h, device=x.device))[:, :, None]
-    cols = (dx[:, None] + torch.arange(w, device=x.device))[:, None, :]
-    return xp[torch.arange(n, device=x.device)[:, None, None], :, rows, cols].permute(0, 3, 1, 2)
+    rows = _pad_index(h, pad, reflect, x.device)[(dy[:, None] + torch.arange(h, device=x.device))][:, :, None]
+    cols = _pad_index(w, pad, reflect, x.device)[(dx[:, None] + torch.arange(w, device=x.device))][:, None, :]
+    out = x[torch.arange(n, device=x.device)[:, None, None], :, rows.clamp(min=0), cols.clamp(min=0)].permute(0, 3, 1, 2)
+    return out if reflect else out * ((rows >= 0) & (cols >= 0))[:, None].to(out.dtype)
 
 # %% ../nbs/02_data.ipynb #d1a0c0a1
 from .distributed import rank, world_size, share
@@ -207,7 +216,7 @@ class TensorLoader:
                  mean:tuple=TUTORIAL_MEAN, std:tuple=TUTORIAL_STD, # per-channel normalisation
                  device=None, # where the tensors live and batches are made; default CPU
                  seed:int|None=None, # seeds the loader's own generator (shuffling, augmentation)
-                 augment:bool=False, # random flips and crops, done on whole batches
+                 augment:bool|str=False, # True: random flips and crops; 'airbench': alternating flips and reflected translations (see `AUGMENTS`); done on whole batches
                 ):
         if batch_size < 1: raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         x, y = torch.as_tensor(x), torch.as_tensor(y)
@@ -218,12 +227,23 @@ class TensorLoader:
         self.device = torch.device(device or 'cpu')
         self.x = x.permute(0, 3, 1, 2).contiguous().to(self.device)
         self.y = y.long().to(self.device)
-        self.bs, self.shuffle, self.augment = batch_size, shuffle, augment
+        if augment not in AUGMENTS and augment is not False:
+            raise ValueError(f"augment must be False, True (random flips and crops) or 'airbench' (alternating flips, reflected translations), got {augment!r}")
+        self.bs, self.shuffle, self.augment, self.epoch = batch_size, shuffle, augment, 0
         self.mean = torch.tensor(mean, device=self.device).view(1, -1, 1, 1)
         self.std = torch.tensor(std, device=self.device).view(1, -1, 1, 1)
         self.gen = torch.Generator()
         if seed is not None: self.gen.manual_seed(seed)
         else: self.gen.seed()
+        if augment and AUGMENTS[augment]['alternate']: self.flips = torch.rand(self.n, generator=self.gen) < 0.5   # each image's flip in even epochs
+    def set_epoch(self, epoch:int):
+        "Tell the loader which epoch comes next (`fit` does): alternating flips depend on it."
+        self.epoch = epoch
+    def _aug(self, xb, idx):
+        "The batch augmented as `self.augment` says: alternating flips take each image's own flip, inverted in odd epochs."
+        a = AUGMENTS[self.augment]
+        flip = (self.flips[idx.cpu()] ^ bool(self.epoch % 2)) if a['alternate'] else None
+        return _augment(xb, self.gen, a['pad'], a['reflect'], flip)
     def _starts(self) -> list:
         "Where each batch starts: every `bs` images, except that a last batch of one image joins the batch before (BatchNorm cannot train on one)."
         s = list(range(0, self.n, self.bs))
@@ -243,11 +263,11 @@ class TensorLoader:
             idx = order[i:j].to(self.device)
             if w == 1:
                 xb = self.x[idx]
-                if self.augment: xb = _augment(xb, self.gen)
+                if self.augment: xb = self._aug(xb, idx)
                 yield self.normalize(xb), self.y[idx], idx, len(idx), len(idx); continue
             part = share(len(idx), r, w); k = part.stop - part.start
             if k == 0: part = slice(0, 1)   # more processes than images left: one image that counts for nothing, so every process steps
-            xb = _augment(self.x[idx], self.gen)[part] if self.augment else self.x[idx[part]]   # the whole batch's random draws, as one process
+            xb = self._aug(self.x[idx], idx)[part] if self.augment else self.x[idx[part]]   # the whole batch's random draws, as one process
             yield self.normalize(xb), self.y[idx[part]], idx[part], k, len(idx)
     def indexed(self):
         "Yield `(x, y, idx)`: the batch (this process's share of it when several train together) and the dataset indices it came from."
@@ -277,7 +297,7 @@ def get_loaders(data:ImageArrays, # the dataset, from `load_arrays`
                 mean:tuple|None=None, std:tuple|None=None, # default: the dataset's (the tutorial's for CIFAR-10)
                 device=None, # where the tensors live
                 seed:int|None=42, # seeds the training loader's shuffling
-                augment:bool=False, # augment the training batches
+                augment:bool|str=False, # augment the training batches: True or 'airbench' (see `TensorLoader`)
                ) -> tuple:
     "Training (shuffled) and test loaders for `data`, as the tutorial's."
     mean, std = mean or data.info.mean, std or data.info.std

@@ -15,16 +15,16 @@ from .data import ImageArrays, load_arrays, get_loaders, dataset_info, check_bat
 from .sources import load_folder
 from .models import count_params, models_for, build_model, check_model_name
 from .methods import parse_methods
-from .training import SCHEDULES, train, train_kd, evaluate, per_class_accuracy, get_logits, check_method, teacher_features, teacher_logits
+from .training import SCHEDULES, train, train_fast_teacher, train_kd, evaluate, per_class_accuracy, get_logits, check_method, teacher_features, teacher_logits
 from .export import export_onnx, latency_table, LatencyTable
 from .stats import gain_table
 from .report import plot_curves, plot_acc_vs_params, plot_per_class, NAMES
 
 # %% auto #0
-__all__ = ['RECIPES', 'RENAMED_RECIPES', 'TUTORIAL', 'Config', 'default_cache_dir', 'teacher_key', 'get_teacher', 'load_teacher',
-           'Comparison', 'student_keys', 'StudentRun', 'StudentPlan', 'train_student', 'ComparisonResults',
-           'results_dict', 'run_settings', 'claim_output', 'compare', 'check_recipe', 'recipe', 'plot_predictions',
-           'plot_teacher_temperatures', 'save_outputs']
+__all__ = ['TEACHER_RECIPES', 'RECIPES', 'RENAMED_RECIPES', 'TUTORIAL', 'Config', 'default_cache_dir', 'teacher_key',
+           'get_teacher', 'load_teacher', 'Comparison', 'student_keys', 'StudentRun', 'StudentPlan', 'train_student',
+           'ComparisonResults', 'results_dict', 'run_settings', 'claim_output', 'compare', 'check_recipe',
+           'recipe_fields', 'recipe', 'plot_predictions', 'plot_teacher_temperatures', 'save_outputs']
 
 # %% ../nbs/11_experiment.ipynb #a29853d2
 def _check_int(name, v):
@@ -33,6 +33,8 @@ def _check_int(name, v):
 def _check_positive(name, v):
     if not (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0):
         raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
+
+TEACHER_RECIPES = ('adam', 'airbench')
 
 @dataclass
 class Config:
@@ -49,12 +51,13 @@ class Config:
     precision:str='auto' # 'auto', 'fp32' (the tutorial's arithmetic), 'bf16' or 'fp16'; see `kd_nb.core.resolve_precision`
     data_folder:str|None=None # an image folder (train/ and test/ or val/, one folder per class) instead of `dataset`; see `kd_nb.sources.load_folder`
     image_size:int|None=None # with `data_folder`: images are resized and centre-cropped to this size (default 64)
-    teacher_arch:str='teacher' # 'teacher' (the tutorial's) or a torchvision classifier, e.g. 'resnet18'; see `kd_nb.models.build_model`
-    student_arch:str='student' # 'student' (the tutorial's) or a torchvision classifier, e.g. 'mobilenet_v3_small'
-    teacher_weights:str|None=None # a teacher trained elsewhere (a state_dict of `teacher_arch`): evaluated, not trained
+    teacher_arch:str='teacher' # 'teacher' (the tutorial's), 'airbench94' (a fast teacher), a torchvision classifier ('resnet18') or 'timm:<name>'; see `kd_nb.models.build_model`
+    student_arch:str='student' # 'student' (the tutorial's), a torchvision classifier ('mobilenet_v3_small') or 'timm:<name>'
+    teacher_weights:str|None=None # a teacher trained elsewhere: a state_dict of `teacher_arch`, from `torch.save` (.pt, .pth) or safetensors (.safetensors); see `load_teacher`. Evaluated, not trained
     augment:bool=False # random crops and flips of every training batch, for the teacher and the students; the teacher then runs live on each batch
     schedule:str|None=None # the learning rate per step: None (constant, the tutorial's), 'onecycle' (up to `lr` and down) or 'cosine'; see `kd_nb.training.fit`
-    teacher_lr:float|None=None # the teacher's learning rate (its maximum with a schedule); default `lr`
+    teacher_lr:float|None=None # the teacher's learning rate (its maximum with a schedule); default `lr` (with the 'airbench' recipe: 11.5 per 1024 examples)
+    teacher_recipe:str|None=None # how the teacher trains: 'adam' (`train`: Adam, `batch_size`, `augment`, `schedule`) or 'airbench' (`train_fast_teacher`: batches of 1024, its own optimizer and augmentation); default 'airbench' for airbench94, else 'adam'
     def __post_init__(self):
         if self.data_folder is None:
             dataset_info(self.dataset)
@@ -64,7 +67,9 @@ class Config:
         check_model_name(self.teacher_arch); check_model_name(self.student_arch)
         if self.teacher_weights is not None and not Path(self.teacher_weights).is_file():
             raise FileNotFoundError(f"teacher weights {self.teacher_weights} not found")
-        if self.teacher_epochs is None: self.teacher_epochs = self.epochs
+        if self.teacher_recipe is None: self.teacher_recipe = 'airbench' if self.teacher_arch == 'airbench94' else 'adam'
+        if self.teacher_recipe not in TEACHER_RECIPES: raise ValueError(f"teacher_recipe must be one of {', '.join(map(repr, TEACHER_RECIPES))}, got {self.teacher_recipe!r}")
+        if self.teacher_epochs is None: self.teacher_epochs = min(self.epochs, 10) if self.teacher_recipe == 'airbench' else self.epochs   # airbench: its 10, fewer for a short run
         for k in ('epochs', 'teacher_epochs', 'batch_size', 'subset', 'test_subset'):
             if getattr(self, k) is not None or 'subset' not in k: _check_int(k, getattr(self, k))
         for k in ('lr', 'teacher_lr'):
@@ -82,6 +87,8 @@ def default_cache_dir() -> Path:
 def _arch_key(name:str) -> str:
     "The teacher's architecture in its cache key: the tutorial's keeps its earlier key; torchvision's carry torchvision's version."
     if name == 'teacher': return 'TeacherModel-v1'
+    if name == 'airbench94': return 'Airbench94-v1'
+    if name.startswith('timm:'): import timm; return f"timm-{timm.__version__}:{name[5:]}"
     import torchvision; return f"torchvision-{torchvision.__version__.split('+')[0]}:{name}"
 
 def teacher_key(data:ImageArrays, cfg:Config, mean=None, std=None,
@@ -94,6 +101,8 @@ def teacher_key(data:ImageArrays, cfg:Config, mean=None, std=None,
     if precision != 'fp32': spec['precision'] = precision
     if cfg.augment: spec['augment'] = True   # added only when set: the teachers cached before these settings keep their keys
     if cfg.schedule: spec['schedule'] = cfg.schedule
+    if cfg.teacher_recipe == 'airbench':   # its own batch size, rate and augmentation
+        spec.update(recipe='airbench', batch_size=1024, lr=cfg.teacher_lr or 11.5); spec.pop('augment', None); spec.pop('schedule', None)
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
 # %% ../nbs/11_experiment.ipynb #d750132a
@@ -104,7 +113,7 @@ def _read_teacher(wpath, jpath):
     except Exception as e: print(f"note: the cached teacher {wpath.name} could not be read ({e}); training a new one")
 
 def get_teacher(data:ImageArrays, # the dataset
-                cfg:Config, # the settings (teacher_epochs, teacher_lr or lr, batch_size, seed, augment, schedule)
+                cfg:Config, # the settings (teacher_recipe, teacher_epochs, teacher_lr or lr, batch_size, seed, augment, schedule)
                 cache_dir:str|Path|None=None, # default: `default_cache_dir()`
                 retrain:bool=False, # train even if a cached teacher exists
                 device=None, quiet:bool=False,
@@ -129,10 +138,12 @@ def get_teacher(data:ImageArrays, # the dataset
         except Exception as e:
             if is_main(): print(f"note: the cached teacher {wpath.name} could not be read ({e}); training a new one")
     seed_everything(cfg.seed); teacher = build()
-    train_dl = get_loaders(data, cfg.batch_size, device=device, seed=cfg.seed, augment=cfg.augment)[0]
+    fast = cfg.teacher_recipe == 'airbench'
+    train_dl = get_loaders(data, 1024 if fast else cfg.batch_size, device=device, seed=cfg.seed, augment='airbench' if fast else cfg.augment)[0]
     t0 = time.perf_counter()
-    hist = train(teacher, train_dl, cfg.teacher_epochs, cfg.teacher_lr or cfg.lr, device, schedule=cfg.schedule, valid_loader=valid_loader, quiet=quiet,
-                 checkpoint=checkpoint, resume=resume, desc='teacher', config=dict(role='teacher', key=key), precision=prec)
+    kw = dict(valid_loader=valid_loader, quiet=quiet, checkpoint=checkpoint, resume=resume, desc='teacher', config=dict(role='teacher', key=key), precision=prec)
+    hist = (train_fast_teacher(teacher, train_dl, cfg.teacher_epochs, cfg.teacher_lr or 11.5, device, **kw) if fast else
+            train(teacher, train_dl, cfg.teacher_epochs, cfg.teacher_lr or cfg.lr, device, schedule=cfg.schedule, **kw))
     rec = dict(key=key, history=hist, seconds=time.perf_counter() - t0 if not resume else sum(h['seconds'] for h in hist),
                device=str(device), precision=prec, config=asdict(cfg), data=data.fingerprint(), **describe())
     if model is not None: return teacher, dict(rec, reused=False, path=None)  # the key cannot tell two builder functions apart
@@ -145,25 +156,59 @@ def get_teacher(data:ImageArrays, # the dataset
     return teacher, dict(rec, reused=False, path=str(wpath))
 
 # %% ../nbs/11_experiment.ipynb #2e34d3a0
-def load_teacher(path:str|Path, # a state_dict, saved with `torch.save(model.state_dict(), path)`
-                 arch:str, # the architecture it belongs to: 'teacher' or a torchvision classifier's name
+_WEIGHTS_FIX = "save the teacher's weights with torch.save(model.state_dict(), path) or safetensors.torch.save_file(model.state_dict(), path)"
+
+def _starts_as(path:Path) -> str|None:
+    "The format `path`'s first bytes announce: 'safetensors' (an 8-byte little-endian header length, then the JSON header's '{'), 'torch.save' (a zip archive or a pickle), or None."
+    with open(path, 'rb') as f: head = f.read(9)
+    if len(head) == 9 and head[8:] == b'{' and int.from_bytes(head[:8], 'little') >= 2: return 'safetensors'
+    return 'torch.save' if head[:4] == b'PK\x03\x04' or head[:1] == b'\x80' else None
+
+def _torch_load(path:Path):
+    "`torch.load(..., weights_only=True)` by content: given an open file, torch does not pass a '.safetensors' name to safetensors itself."
+    with open(path, 'rb') as f: return torch.load(f, map_location='cpu', weights_only=True)
+
+def _read_weights(path:Path):
+    "What `path` holds, never unpickled freely: a safetensors file (by its suffix, or its first bytes) or a `torch.load(..., weights_only=True)` file."
+    import pickle, re
+    from safetensors.torch import load_file
+    readers = [lambda: _torch_load(path), lambda: load_file(path, device='cpu')]
+    by_suffix, fmt = path.suffix.lower() == '.safetensors', _starts_as(path)
+    if by_suffix: readers.reverse()
+    if by_suffix == (fmt == 'safetensors'): readers = readers[:1]   # the content agrees with the suffix: one try
+    for read in readers:   # the last one tried is the one the content points to, and its error is the one reported
+        try: return read()
+        except Exception as e: err = e
+    first = (re.sub(r'\x1b\[[0-9;]*m', '', str(err)).strip().splitlines() or [''])[0][:200]   # without torch's terminal colours
+    hint = (f"; it starts as a {fmt} file, so it may be truncated or damaged (an incomplete copy or download)"
+            if fmt and not isinstance(err, pickle.UnpicklingError) else '')
+    why = f"({type(err).__name__}: {first})" if fmt else "(its first bytes are those of neither)"
+    raise ValueError(f"cannot read {path} as a state_dict (torch.load with weights_only=True) or a safetensors file "
+                     f"{why}{hint}; {_WEIGHTS_FIX}") from None
+
+def _fill_shared(sd:dict, own:dict) -> dict:
+    "`sd` with the names it lacks taken from names that share memory with them in the model: `safetensors.torch.save_model` keeps one name of tensors that share memory."
+    names = {}
+    for k, v in own.items():
+        if v.numel(): names.setdefault((v.data_ptr(), tuple(v.shape)), []).append(k)
+    fill = {k: sd[a] for k, v in own.items() if k not in sd and v.numel() for a in names[(v.data_ptr(), tuple(v.shape))] if a in sd}
+    return {**sd, **fill}
+
+def load_teacher(path:str|Path, # a state_dict: `torch.save(model.state_dict(), path)` (.pt, .pth) or `safetensors.torch.save_file(model.state_dict(), path)` (.safetensors)
+                 arch:str, # the architecture it belongs to: 'teacher', a torchvision classifier's name or 'timm:<name>'
                  info, # the data's `DatasetInfo`: class count, channels and image size
                 ) -> torch.nn.Module:
-    "A teacher trained elsewhere: `arch` built for the data, with the weights in `path` (read with `weights_only=True`), in eval mode."
+    "A teacher trained elsewhere: `arch` built for the data, with the weights in `path` (safetensors, or `torch.load` with `weights_only=True`), in eval mode."
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f"teacher weights {path} not found")
     model = build_model(arch, **models_for(info))
-    fix = "save the teacher's weights with torch.save(model.state_dict(), path)"
-    try: sd = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as e:
-        first = (str(e).strip().splitlines() or [''])[0][:200]
-        raise ValueError(f"cannot read {path} as weights with weights_only=True ({type(e).__name__}: {first}); {fix}") from None
+    sd = _read_weights(path)
     for k in ('state_dict', 'model'):
         if isinstance(sd, dict) and isinstance(sd.get(k), dict): sd = sd[k]
     if not isinstance(sd, dict) or not sd or not all(isinstance(v, torch.Tensor) for v in sd.values()):
-        raise ValueError(f"{path} holds a {type(sd).__name__}, not a state_dict (a dict of tensors); {fix}")
+        raise ValueError(f"{path} holds a {type(sd).__name__}, not a state_dict (a dict of tensors); {_WEIGHTS_FIX}")
     if all(k.startswith('module.') for k in sd): sd = {k[len('module.'):]: v for k, v in sd.items()}
-    own = model.state_dict()
+    own = model.state_dict(); sd = _fill_shared(sd, own)
     missing, extra = [k for k in own if k not in sd], [k for k in sd if k not in own]
     shapes = [f"{k}: {tuple(sd[k].shape)} in the file, {tuple(v.shape)} in the model" for k, v in own.items() if k in sd and sd[k].shape != v.shape]
     if missing or extra or shapes:
@@ -338,7 +383,8 @@ def _preflight(cfg:Config, data:ImageArrays, new_student, teacher, distillers:li
         check_batch_fits(new_student(cfg.seed), bs, shape, None, prec, device, what="a training step of the student")
         t = teacher if isinstance(teacher, torch.nn.Module) else build_model(cfg.teacher_arch, **models_for(data.info)) if teacher is None else teacher()
         if not isinstance(teacher, torch.nn.Module) and not cfg.teacher_weights:
-            check_batch_fits(t, bs, shape, None, prec, device, what="a training step of the teacher")
+            tb = min(1024, n) if cfg.teacher_recipe == 'airbench' else bs   # the airbench recipe's batches
+            check_batch_fits(t, tb, shape, None, prec, device, what="a training step of the teacher")
         check_batch_fits(t, bs if cfg.augment else min(64, n), shape, None, prec, device, train=False, what="the teacher's inference")
         for d in distillers: check_method(d, t, new_student(cfg.seed), loader, device)   # its layers exist, it can compare them
     return bs
@@ -438,11 +484,18 @@ def check_recipe(name:str) -> str:
     if name not in RECIPES: raise ValueError(f"unknown recipe {name!r}; known: {', '.join(RECIPES)}")
     return name
 
+def recipe_fields(name:str, teacher_arch:str|None=None, teacher_recipe:str|None=None) -> dict:
+    "A recipe's settings for a teacher of `teacher_arch`: a teacher trained by the airbench recipe keeps its own rate and epochs."
+    r = dict(RECIPES[check_recipe(name)])
+    if (teacher_recipe or ('airbench' if teacher_arch == 'airbench94' else 'adam')) == 'airbench':
+        for k in ('teacher_lr', 'teacher_epochs'): r.pop(k, None)   # the rate is per 1024 images there, and its length is its own
+    return r
+
 def recipe(name:str='strong', # a key of `RECIPES`
            **overrides, # any `Config` field, set over the recipe's: `data_folder`, `epochs`, `subset`, ...
           ) -> Config:
     "The `Config` of a named recipe, with `overrides` on top."
-    return Config(**{**RECIPES[check_recipe(name)], **overrides})
+    return Config(**{**recipe_fields(name, overrides.get('teacher_arch'), overrides.get('teacher_recipe')), **overrides})
 
 # %% ../nbs/11_experiment.ipynb #aad15af3
 def plot_predictions(comp:Comparison, n:int=16):

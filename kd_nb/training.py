@@ -13,14 +13,16 @@ import torch.nn.functional as F
 from fastprogress.fastprogress import master_bar, progress_bar
 from .core import get_device, resolve_precision, autocast, show_bars, evaluating, atomic_write
 from .data import TensorLoader
+from .models import Airbench94, init_whitening
 from .distributed import world_size, is_main, share, all_gather_cat, all_reduce_sum, on_main, check_shareable, rank_rng, warn_unjoined
 from .methods import Tap, Tapped, Distiller, as_distiller, cache_nbytes, check_cache_fits, find_layer
 
 # %% auto #0
-__all__ = ['SCHEDULES', 'get_logits', 'evaluate', 'per_class_accuracy', 'save_checkpoint', 'load_checkpoint',
+__all__ = ['SCHEDULES', 'tta_forward', 'get_logits', 'evaluate', 'per_class_accuracy', 'save_checkpoint', 'load_checkpoint',
            'NonFiniteLossError', 'TrainState', 'resume_from', 'TrainingStopped', 'stop_on_signals', 'stop_requested',
-           'train_epoch', 'epoch_record', 'DistributedStep', 'fit', 'train', 'teacher_logits', 'teacher_features',
-           'check_method', 'distillation_step', 'train_kd']
+           'train_epoch', 'epoch_record', 'DistributedStep', 'fit', 'train', 'AirbenchSGD', 'Lookahead', 'TrainFirst',
+           'smoothed_ce', 'train_fast_teacher', 'teacher_logits', 'teacher_features', 'check_method',
+           'distillation_step', 'train_kd']
 
 # %% ../nbs/07_training.ipynb #9973de15
 def _channels_last(model, device, precision) -> bool:
@@ -37,6 +39,17 @@ def _for_inference(model, device, precision='fp32'):
     try: return copy.deepcopy(model).eval().to(memory_format=torch.channels_last)
     except Exception: return model
 
+def tta_forward(model:nn.Module, x:torch.Tensor, # a batch of normalised images
+                level:int=0, # 0: none; 1: the image and its mirror; 2: also both of them moved by one pixel up-left and down-right
+               ) -> torch.Tensor:
+    "`model`'s logits (float32) for `x` with airbench's test-time augmentation: level 1 averages the two mirrors, level 2 adds the mean of the four translated views at half weight."
+    if level not in (0, 1, 2): raise ValueError(f"tta must be 0 (none), 1 (mirror) or 2 (mirror and translate), got {level!r}")
+    mirror = lambda z: 0.5 * model(z).float() + 0.5 * model(z.flip(-1)).float()
+    if level == 0: return model(x).float()
+    if level == 1: return mirror(x)
+    p, (h, w) = F.pad(x, (1, 1, 1, 1), mode='reflect'), x.shape[-2:]
+    return 0.5 * mirror(x) + 0.25 * (mirror(p[..., :h, :w]) + mirror(p[..., 2:, 2:]))
+
 @torch.no_grad()
 def get_logits(model:nn.Module, # the model to run
                loader, # a `TensorLoader` (read in dataset order) or any iterable of `(x, y)`
@@ -45,9 +58,11 @@ def get_logits(model:nn.Module, # the model to run
                quiet:bool=True, # show a progress bar unless True
                parent=None, # a fastprogress `master_bar` to show the bar under
                precision:str='auto', # 'auto', 'fp32', 'bf16' or 'fp16' (see `kd_nb.core.resolve_precision`); logits come back in fp32
+               tta:int=0, # test-time augmentation (see `tta_forward`): 0 none, 1 mirror, 2 mirror and translate
               ) -> tuple:
     "The model's logits (float32) and the labels for every item of `loader`, in eval mode, without gradients (shared out over the processes of a `kd_nb.distributed` run for a `TensorLoader`)."
     device = torch.device(device) if device else next(model.parameters()).device
+    if tta not in (0, 1, 2): raise ValueError(f"tta must be 0 (none), 1 (mirror) or 2 (mirror and translate), got {tta!r}")
     prec = resolve_precision(precision, device)
     with evaluating(model):
         m = _for_inference(model, device, prec)
@@ -59,7 +74,7 @@ def get_logits(model:nn.Module, # the model to run
         if not quiet: batches = progress_bar(batches, total=-(-n // batch_size) if tl else len(loader), parent=parent, leave=False)
         outs, ys = [], []
         for xb, yb in batches:
-            with autocast(prec, device): outs.append(m(_cl(xb.to(device), cl)).float())
+            with autocast(prec, device): outs.append(tta_forward(m, _cl(xb.to(device), cl), tta))
             ys.append(yb.to(device))
     if rows is not None: return all_gather_cat(torch.cat(outs)), all_gather_cat(torch.cat(ys))   # every process gets all of them
     return torch.cat(outs), torch.cat(ys)
@@ -71,9 +86,10 @@ def evaluate(model:nn.Module, # the model to evaluate
              quiet:bool=True, # show a progress bar unless True
              parent=None, # a fastprogress `master_bar` to show the bar under
              precision:str='auto', # see `get_logits`
+             tta:int=0, # test-time augmentation: 0 none, 1 mirror, 2 mirror and translate (see `tta_forward`)
             ) -> dict:
     "Accuracy (percent) and mean cross-entropy of `model` on `loader`."
-    logits, y = get_logits(model, loader, device, quiet=quiet, parent=parent, precision=precision)
+    logits, y = get_logits(model, loader, device, quiet=quiet, parent=parent, precision=precision, tta=tta)
     if world_size() > 1 and not isinstance(loader, TensorLoader):   # each process saw its own part (a DistributedSampler): add up
         s = all_reduce_sum(torch.stack([(logits.argmax(1) == y).sum().double(), F.cross_entropy(logits, y, reduction='sum').double(),
                                         torch.tensor(len(y), dtype=torch.float64, device=y.device)]))
@@ -96,6 +112,7 @@ def save_checkpoint(path:str|Path, # where to write; the folder is created
                     scaler=None, # the `torch.amp.GradScaler` of an fp16 run
                     scheduler=None, # the learning-rate schedule of a run that has one
                     partial:dict|None=None, # a run stopped within an epoch: its steps done, the epoch's loader state and running sums
+                    callbacks:list|None=None, # the run's callbacks: those with a `state_dict` (an average of the weights) are saved
                    ):
     "Write a checkpoint atomically: temporary file, then rename; only the main process writes when several train together."
     if not is_main(): return
@@ -106,7 +123,9 @@ def save_checkpoint(path:str|Path, # where to write; the folder is created
     if scheduler is not None: state['scheduler'] = scheduler.state_dict()
     if torch.cuda.is_available(): state['cuda_rng'] = torch.cuda.get_rng_state_all()
     if isinstance(loader, TensorLoader): state['loader_rng'] = loader.gen.get_state()
+    if getattr(loader, 'flips', None) is not None: state['loader_flips'] = loader.flips   # alternating flips: each image's own
     if partial is not None: state['partial'] = partial
+    if callbacks: state['callbacks'] = [cb.state_dict() if hasattr(cb, 'state_dict') else {} for cb in callbacks]
     atomic_write(path, lambda tmp: torch.save(state, tmp), 'the checkpoint')
 
 def _plain(e): return re.sub(r'\x1b\[[0-9;]*m', '', str(e)).splitlines()[0][:200]  # first line, no terminal colours
@@ -143,8 +162,8 @@ def _scheduler(opt, schedule:str, lr:float, total_steps:int):
 
 def _steps_per_epoch(loader) -> int:
     try: return len(loader)
-    except TypeError: raise ValueError("a learning-rate schedule needs a loader with len() (a TensorLoader or a DataLoader): "
-                                       "the schedule is laid out over all the steps of the run") from None
+    except TypeError: raise ValueError("a learning-rate schedule, an optimizer recipe or callbacks need a loader with len() (a TensorLoader or "
+                                       "a DataLoader): they are laid out over all the steps of the run") from None
 
 def _check_run(epochs, lr, schedule):
     if not (isinstance(epochs, int) and epochs >= 0): raise ValueError(f"epochs must be an int >= 0, got {epochs!r}")
@@ -159,23 +178,29 @@ class TrainState:
     device:torch.device; precision:str; channels_last:bool; extra:nn.Module|None=None
     history:list=field(default_factory=list); epoch:int=0 # epochs completed
     step:int=0; epoch_rng:object=None; sums:dict|None=None # within an epoch: steps done, the loader's state at its start, running sums
+    callbacks:list=field(default_factory=list); total_steps:int=0 # called at each epoch's start, each step's end and the run's end; the run's steps
     @classmethod
     def create(cls, model:nn.Module, loader, loss_fn, epochs:int=10, lr:float=1e-3, device=None, precision:str='auto',
-               extra:nn.Module|None=None, schedule:str|None=None):
-        "The model on its device and in its layout, Adam over its parameters and `extra`'s, the gradient scaler and the schedule."
+               extra:nn.Module|None=None, schedule:str|None=None, optimizer=None, callbacks=()):
+        "The model on its device and in its layout, Adam over its parameters and `extra`'s (or `optimizer`'s choice), the gradient scaler and the schedule."
         _check_run(epochs, lr, schedule)
-        total_steps = epochs * _steps_per_epoch(loader) if schedule else 0
+        if optimizer is not None and schedule: raise ValueError("an optimizer recipe brings its own schedule: leave schedule=None")
+        total_steps = epochs * _steps_per_epoch(loader) if schedule or optimizer is not None or callbacks else 0
         device = get_device(device); prec = resolve_precision(precision, device); model.to(device)
         cl = prec != 'fp32' and _channels_last(model, device, prec)   # fp32 keeps the default layout: the tutorial's arithmetic
         if cl: model.to(memory_format=torch.channels_last)
         if extra is not None: extra.to(device)
-        opt = torch.optim.Adam(list(model.parameters()) + (list(extra.parameters()) if extra is not None else []), lr=lr)
-        sched = _scheduler(opt, schedule, lr, total_steps) if schedule and total_steps > 0 else None
-        return cls(model, loader, loss_fn, opt, torch.amp.GradScaler(device.type, enabled=prec == 'fp16'), sched, device, prec, cl, extra)
+        if optimizer is not None: opt, sched = optimizer(model, extra, lr, max(total_steps, 1))
+        else:
+            opt = torch.optim.Adam(list(model.parameters()) + (list(extra.parameters()) if extra is not None else []), lr=lr)
+            sched = _scheduler(opt, schedule, lr, total_steps) if schedule and total_steps > 0 else None
+        return cls(model, loader, loss_fn, opt, torch.amp.GradScaler(device.type, enabled=prec == 'fp16'), sched, device, prec, cl, extra,
+                   callbacks=list(callbacks), total_steps=total_steps)
     def save(self, path, config:dict):
         "Write this state as a checkpoint (see `save_checkpoint`)."
         partial = dict(step=self.step, loader_rng=self.epoch_rng, sums=self.sums) if self.step else None
-        save_checkpoint(path, self.model, self.opt, self.epoch, self.history, config, self.loader, self.extra, self.scaler, self.scheduler, partial)
+        save_checkpoint(path, self.model, self.opt, self.epoch, self.history, config, self.loader, self.extra, self.scaler, self.scheduler, partial,
+                        self.callbacks)
 
 # %% ../nbs/07_training.ipynb #69b4a3c1
 def resume_from(state:TrainState, # the state to load into, made by `TrainState.create`
@@ -192,6 +217,9 @@ def resume_from(state:TrainState, # the state to load into, made by `TrainState.
     torch.set_rng_state(st['torch_rng'])
     if 'cuda_rng' in st and torch.cuda.is_available(): torch.cuda.set_rng_state_all(st['cuda_rng'])
     if 'loader_rng' in st and isinstance(state.loader, TensorLoader): state.loader.gen.set_state(st['loader_rng'])
+    if 'loader_flips' in st and isinstance(state.loader, TensorLoader): state.loader.flips = st['loader_flips'].to(torch.bool)
+    for cb, d in zip(state.callbacks, st.get('callbacks', [])):
+        if d: cb.load_state_dict(d)
     state.history, state.epoch = st['history'], st['epoch']
     if 'partial' in st:   # stopped within an epoch: it continues at the next step
         p = st['partial']; state.step, state.epoch_rng = p['step'], p['loader_rng']
@@ -242,6 +270,9 @@ def train_epoch(state:TrainState, # the run
     model, dev, opt = state.model, state.device, state.opt
     model.train()
     if state.extra is not None: state.extra.train()
+    if isinstance(state.loader, TensorLoader): state.loader.set_epoch(state.epoch)
+    for cb in state.callbacks:
+        if hasattr(cb, 'before_epoch'): cb.before_epoch(state)
     if isinstance(state.loader, TensorLoader):   # the loader's state at the epoch's start: a stopped epoch is replayed from it
         if state.epoch_rng is None: state.epoch_rng = state.loader.gen.get_state()
         else: state.loader.gen.set_state(state.epoch_rng)
@@ -256,6 +287,8 @@ def train_epoch(state:TrainState, # the run
         if step is not None: loss = step.weigh(loss, nb, total)
         opt.zero_grad(set_to_none=True); state.scaler.scale(loss).backward(); state.scaler.step(opt); state.scaler.update()
         if state.scheduler is not None: state.scheduler.step()
+        for cb in state.callbacks:
+            if hasattr(cb, 'after_step'): cb.after_step(state)
         tot += out[0].detach() * nb; correct += (logits.detach()[:nb].argmax(1) == yb[:nb]).sum(); n += nb
         for k, v in (out[2] if len(out) > 2 else {}).items(): terms[k] = terms.get(k, 0) + v.detach().float() * nb
         state.step = i + 1
@@ -301,12 +334,18 @@ class DistributedStep:
             warnings.warn(f"{world_size()} processes train together but the loader is neither a TensorLoader nor a DataLoader with a "
                           "DistributedSampler: every process would see every batch", stacklevel=3)
         d = state.device
-        ids = [d.index if d.index is not None else torch.cuda.current_device()] if d.type == 'cuda' else None
-        self.net, self.ws, self.device = nn.parallel.DistributedDataParallel(_Step(state.model, state.extra, state.loss_fn), device_ids=ids), world_size(), d
+        self.ids = [d.index if d.index is not None else torch.cuda.current_device()] if d.type == 'cuda' else None
+        self.ws, self.device = world_size(), d; self._wrap(state)
+    def _trainable(self, state): return [p.requires_grad for m in (state.model, state.extra) if m is not None for p in m.parameters()]
+    def _wrap(self, state):
+        "DDP over the model, the extra modules and the loss; it registers the parameters that train once, so a callback that freezes one re-wraps."
+        self.trainable = self._trainable(state)
+        self.net = nn.parallel.DistributedDataParallel(_Step(state.model, state.extra, state.loss_fn), device_ids=self.ids)
     def __call__(self, x, y, idx): return self.net(x, y, idx)
     def batches(self, state:TrainState):
         "This process's batches, with its own dropout (and the sampler told the epoch)."
         if hasattr(getattr(state.loader, 'sampler', None), 'set_epoch'): state.loader.sampler.set_epoch(state.epoch)
+        if self._trainable(state) != self.trainable: self._wrap(state)   # e.g. `TrainFirst` froze a parameter
         return rank_rng(_batches(state.loader), self.device)
     def weigh(self, loss, n:int, total:int|None):
         "The loss weighed by this process's share of the batch (DDP averages the processes' gradients)."
@@ -319,6 +358,11 @@ class DistributedStep:
         return dict(loss=v[0], correct=v[1], n=int(v[2].item()), terms={k: v[3 + i] for i, k in enumerate(keys)})
 
 # %% ../nbs/07_training.ipynb #5ba8c149
+def _describe(o) -> str:
+    "`o` in a checkpoint's configuration: its repr, or its type's name where the repr holds a memory address (which changes every run)."
+    r = repr(o)
+    return r if ' at 0x' not in r else getattr(o, '__qualname__', type(o).__qualname__)
+
 def fit(model:nn.Module, # the model to train
         loader, # training batches: a `TensorLoader` or any iterable of `(x, y)`
         loss_fn, # `loss_fn(model, x, y, idx) -> (loss, logits)` or `(loss, logits, terms)`; `idx` is None unless `loader` is a `TensorLoader`
@@ -333,13 +377,16 @@ def fit(model:nn.Module, # the model to train
         precision:str='auto', # 'auto', 'fp32', 'bf16' or 'fp16': see `kd_nb.core.resolve_precision`
         extra:nn.Module|None=None, # modules trained along with `model` (a method's adapters): in the optimizer and the checkpoints
         schedule:str|None=None, # None: Adam at a constant `lr` (the tutorial's); 'onecycle': up to `lr` and down again; 'cosine': from `lr` down to 0; per step
+        optimizer=None, # instead of Adam: `optimizer(model, extra, lr, total_steps) -> (optimizer, scheduler or None)`, e.g. `AirbenchSGD()`
+        callbacks:list=(), # objects with any of `before_epoch(state)`, `after_step(state)`, `after_fit(state)`, `state_dict()`/`load_state_dict()`, e.g. `Lookahead()`
        ) -> list:
-    "Train `model` with Adam on `loss_fn`; returns the per-epoch history (a list of dicts). In a `kd_nb.distributed` run, with `DistributedDataParallel`."
-    state = TrainState.create(model, loader, loss_fn, epochs, lr, device, precision, extra, schedule)
+    "Train `model` on `loss_fn` with Adam (or `optimizer`); returns the per-epoch history (a list of dicts). In a `kd_nb.distributed` run, with `DistributedDataParallel`."
+    state = TrainState.create(model, loader, loss_fn, epochs, lr, device, precision, extra, schedule, optimizer, callbacks)
     warn_unjoined(); several = world_size() > 1
     quiet = quiet or not is_main()   # several processes: one reports
     config = dict(config or {}, model=type(model).__name__, lr=lr, epochs=epochs, precision=state.precision)
     if schedule: config.update(schedule=schedule, total_steps=epochs * len(loader))   # the schedule's shape depends on the run's length
+    if optimizer is not None or callbacks: config.update(optimizer=_describe(optimizer), callbacks=[_describe(c) for c in callbacks], total_steps=state.total_steps)
     if checkpoint is not None and resume and resume_from(state, checkpoint, config) and not quiet:
         print(f"{desc}: resumed from {Path(checkpoint).name} after epoch {state.epoch}")
     step = DistributedStep(state) if several else None   # after resuming: DDP's start copies the main process's weights to all
@@ -347,6 +394,8 @@ def fit(model:nn.Module, # the model to train
     mb = master_bar(range(state.epoch, epochs)) if bars else None
     with stop_on_signals() if checkpoint is not None else contextlib.nullcontext():
         for _ in (mb if bars else range(state.epoch, epochs)): _fit_epoch(state, step, mb, epochs, valid_loader, desc, checkpoint, config, quiet, bars)
+    for cb in state.callbacks:
+        if hasattr(cb, 'after_fit'): cb.after_fit(state)
     if state.channels_last: model.to(memory_format=torch.contiguous_format)   # hand the model back in the usual layout
     return state.history
 
@@ -381,6 +430,86 @@ def train(model:nn.Module, # the model to train
          ) -> list:
     "Train `model` with cross-entropy and Adam; returns the per-epoch history."
     return fit(model, loader, _ce, epochs, lr, device, **kwargs)
+
+# %% ../nbs/07_training.ipynb #a66ea90f
+@dataclass
+class AirbenchSGD:
+    "airbench's optimizer and schedule for `fit(optimizer=...)`: Nesterov SGD with the learning rate and weight decay given per 1024 examples; BatchNorm biases faster."
+    batch_size:int=1024 # the loader's batch size: the loss is a mean over it
+    momentum:float=0.85
+    weight_decay:float=0.0153 # per 1024 examples and per step, independent of `lr` (it follows the schedule)
+    bias_scale:float=64. # BatchNorm biases learn this much faster, with the same decay
+    warmup:float=0.23 # the share of the steps over which the rate rises
+    start:float=0.2; end:float=0.07 # the rate at the first and at the last step, as a share of its peak
+    def factor(self, step:int, total:int) -> float:
+        "The learning rate at `step` of `total`, as a share of its peak: a triangle."
+        up = int(total * self.warmup)
+        if step < up: return self.start + (1 - self.start) * step / up
+        return 1 + (self.end - 1) * (step - up) / max(total - up, 1)
+    def __call__(self, model, extra, lr:float, total_steps:int) -> tuple:
+        "The optimizer over `model`'s (and `extra`'s) trainable parameters, and its schedule; `lr` is per 1024 examples (airbench: 11.5)."
+        scale = 1024 * (1 + 1 / (1 - self.momentum)); lr_b = lr / scale * self.batch_size; wd = self.weight_decay * self.batch_size / scale
+        params = [p for p in list(model.parameters()) + (list(extra.parameters()) if extra is not None else []) if p.requires_grad]
+        bn = {id(m.bias) for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.bias is not None}   # the biases only
+        groups = [dict(params=[p for p in params if id(p) not in bn], lr=lr_b, weight_decay=wd / lr_b),   # first: the history's `lr` is this group's
+                  dict(params=[p for p in params if id(p) in bn], lr=lr_b * self.bias_scale, weight_decay=wd / (lr_b * self.bias_scale))]
+        opt = torch.optim.SGD([g for g in groups if g['params']], lr=lr_b, momentum=self.momentum, nesterov=True)
+        return opt, torch.optim.lr_scheduler.LambdaLR(opt, lambda s: self.factor(s, total_steps))
+
+# %% ../nbs/07_training.ipynb #eb0ba33f
+class Lookahead:
+    "airbench's lookahead for `fit(callbacks=...)`: every `every` steps the weights become an average that keeps `base × (t/T)**power` of itself; the run ends on the average."
+    def __init__(self, every:int=5, base:float=0.95**5, power:float=3.): self.every, self.base, self.power, self.avg, self.steps = every, base, power, None, 0
+    def __repr__(self): return f"Lookahead(every={self.every}, base={self.base:.6g}, power={self.power:g})"
+    def _floats(self, model): return [v for v in model.state_dict().values() if v.is_floating_point()]   # weights and BatchNorm statistics
+    def before_epoch(self, state):
+        if self.avg is None: self.avg = [v.detach().clone() for v in self._floats(state.model)]
+        self.avg = [a.to(v.device) for a, v in zip(self.avg, self._floats(state.model))]   # after a resume: on the model's device
+    def after_step(self, state):
+        self.steps += 1
+        if self.steps % self.every == 0: self.update(state.model, self.base * (self.steps / max(state.total_steps, 1)) ** self.power)
+    def after_fit(self, state):
+        "The run ends on the average: steps since the last update are folded in first (airbench drops them; its runs are not a multiple of 5 steps)."
+        if self.avg is None: return
+        if self.steps % self.every: self.update(state.model, self.base * (self.steps / max(state.total_steps, 1)) ** self.power)
+        self.update(state.model, 1.0)
+    @torch.no_grad()
+    def update(self, model, keep:float):
+        "The average keeps `keep` of itself and takes the rest from the weights; then the weights are the average."
+        for a, v in zip(self.avg, self._floats(model)): a.lerp_(v, 1 - keep); v.copy_(a)
+    def state_dict(self) -> dict: return dict(steps=self.steps, avg=self.avg)
+    def load_state_dict(self, d:dict): self.steps, self.avg = d['steps'], d['avg']
+
+class TrainFirst:
+    "For `fit(callbacks=...)`: the parameter `name` trains in the first `epochs` epochs only (airbench: the whitening bias, 3)."
+    def __init__(self, name:str='whiten.bias', epochs:int=3): self.name, self.epochs = name, epochs
+    def __repr__(self): return f"TrainFirst({self.name!r}, {self.epochs})"
+    def before_epoch(self, state): state.model.get_parameter(self.name).requires_grad_(state.epoch < self.epochs)
+    def after_fit(self, state): state.model.get_parameter(self.name).requires_grad_(True)   # the model handed back as it came
+
+# %% ../nbs/07_training.ipynb #c489b2ba
+def smoothed_ce(smoothing:float=0.2):
+    "A `loss_fn` of `fit`: cross-entropy with label smoothing."
+    def loss_fn(model, x, y, idx):
+        logits = model(x); return F.cross_entropy(logits.float(), y, label_smoothing=smoothing), logits
+    return loss_fn
+
+def train_fast_teacher(model:nn.Module, # the network, e.g. `build_model('airbench94')`; an `Airbench94`'s whitening layer is set from the data first
+                       loader, # a `TensorLoader`, for airbench's recipe with `augment='airbench'` and `batch_size=1024`
+                       epochs:int=10, # airbench94 trains 9.9 epochs
+                       lr:float=11.5, # per 1024 examples (see `AirbenchSGD`)
+                       device=None,
+                       label_smoothing:float=0.2, whiten_bias_epochs:int=3,
+                       whiten_images:int=5000, # the training images whose patches set the whitening
+                       **kwargs, # passed to `fit`: `valid_loader`, `quiet`, `checkpoint`, `resume`, `config`, `desc`, `precision`
+                      ) -> list:
+    "Train `model` with airbench94's recipe through `fit`: `AirbenchSGD`, label smoothing, `Lookahead`, the whitening bias trained first; returns the history."
+    if not isinstance(loader, TensorLoader): raise ValueError("train_fast_teacher sets the whitening from the training images: it needs a kd_nb TensorLoader")
+    cbs = [Lookahead()]
+    if isinstance(model, Airbench94):
+        init_whitening(model, loader.normalize(loader.x[:whiten_images]).to(next(model.parameters()).device)); cbs.insert(0, TrainFirst('whiten.bias', whiten_bias_epochs))
+    return fit(model, loader, smoothed_ce(label_smoothing), epochs, lr, device, optimizer=AirbenchSGD(batch_size=loader.bs), callbacks=cbs,
+               desc=kwargs.pop('desc', 'teacher'), config=dict(kwargs.pop('config', None) or {}, label_smoothing=label_smoothing), **kwargs)
 
 # %% ../nbs/07_training.ipynb #0bac78ee
 def teacher_logits(teacher:nn.Module, # the trained teacher

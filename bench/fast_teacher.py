@@ -1,0 +1,72 @@
+"""The fast teacher, airbench94 trained by kd_nb's recipe, on all of CIFAR-10 over seeds: accuracy with and without
+test-time augmentation, and the training time of each.
+
+    python bench/fast_teacher.py [--seeds 2] [--first-seed 42] [--epochs 10] [--subset N --test-subset N --out PATH]
+
+Each seed S is `kd_nb.experiment.get_teacher(data, Config(teacher_arch='airbench94', seed=S))`: the road a comparison
+takes, so each teacher lands in kd_nb's teacher cache, where the students of later runs find it (seed 42 is
+`Config`'s default). Its training time (`seconds`) is `fit`'s, without evaluation; `acc` is the test accuracy without
+test-time augmentation, `acc_tta` with airbench's (level 2: mirror and translate). The results are rewritten after
+every seed (`bench/seeded_runs.py`'s bookkeeping) in nbs/results/fast_teacher_cifar10.json; a second start skips the
+seeds already there, and a seed stopped by SIGTERM or killed resumes from its checkpoint (in the cache folder) at
+the step (SIGTERM) or epoch (kill) where it stopped. `bench/teacher_speed.py` adds the side-by-side timing to the
+same file. A quick check of the whole path: `--subset 2048 --test-subset 500 --epochs 1 --out /tmp/f.json`.
+"""
+from __future__ import annotations
+import argparse, sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from seeded_runs import RESULTS, SHARED_DATA, data_dir_from, fail, load_results, resolved, save_results, start_session
+from kd_nb.core import get_device
+from kd_nb.data import load_arrays, get_loaders
+from kd_nb.models import count_params
+from kd_nb.training import evaluate, TrainingStopped, stop_on_signals
+from kd_nb.experiment import Config, default_cache_dir, get_teacher, teacher_key
+
+OUT = RESULTS/'fast_teacher_cifar10.json'
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p.add_argument('--seeds', type=int, default=2, help="number of seeds: --first-seed, --first-seed + 1, ... (default: 2)")
+    p.add_argument('--first-seed', type=int, default=42, help="the first seed (default: 42, Config's)")
+    p.add_argument('--epochs', type=int, default=10, help="the teacher's epochs (default: 10, the recipe's)")
+    p.add_argument('--subset', type=int, default=None, help="training images used, a fixed random sample (default: all 50000); needs --out")
+    p.add_argument('--test-subset', type=int, default=None, help="test images used (default: all 10000)")
+    p.add_argument('--precision', default='auto', help="auto, fp32, bf16 or fp16 (default: auto)")
+    p.add_argument('--out', default=None, help=f"the results JSON (default: nbs/results/{OUT.name})")
+    p.add_argument('--data-dir', default=None, help=f"folder with cifar10.npz (default: $KD_NB_DATA, else {SHARED_DATA} if it exists)")
+    p.add_argument('--cache-dir', default=None, help="the teacher cache (default: $KD_NB_CACHE or ~/.cache/kd_nb/teachers)")
+    p.add_argument('--device', default=None); p.add_argument('--verbose', action='store_true', help="progress bars and per-epoch lines")
+    a = p.parse_args(argv)
+    for k in ('seeds', 'epochs', 'subset', 'test_subset'):
+        if getattr(a, k) is not None and getattr(a, k) < 1: fail(f"--{k.replace('_', '-')} must be at least 1")
+    if a.subset is not None and a.out is None: fail("a --subset run must not write the committed results: give --out PATH")
+    a.out, a.seed_list = Path(a.out) if a.out else OUT, list(range(a.first_seed, a.first_seed + a.seeds))
+    return a
+
+def main(argv=None):
+    a = parse_args(argv)
+    device = get_device(a.device); prec = resolved(a.precision, device)
+    data = load_arrays('cifar10', data_dir_from(a.data_dir), subset=a.subset, test_subset=a.test_subset)
+    test_dl = get_loaders(data, 500, device=device)[1]
+    settings = dict(arch='airbench94', recipe='airbench', epochs=a.epochs, precision=prec, n_train=len(data.y_train), n_test=len(data.y_test))
+    res = start_session(load_results(a.out, settings)); res.update(n_train=len(data.y_train), n_test=len(data.y_test))
+    cache = Path(a.cache_dir) if a.cache_dir else default_cache_dir()
+    for seed in a.seed_list:
+        if seed in res.get('seeds', []): print(f"seed {seed}: in {a.out.name} already"); continue
+        cfg = Config(teacher_arch='airbench94', seed=seed, epochs=a.epochs, teacher_epochs=a.epochs, precision=prec)
+        ck = cache/f"teacher-{teacher_key(data, cfg, precision=prec)}.ckpt"
+        with stop_on_signals():
+            try: t, rec = get_teacher(data, cfg, cache, device=device, quiet=not a.verbose, checkpoint=ck, resume=True, precision=prec)
+            except TrainingStopped as e: print(e); sys.exit(128 + e.signum)
+        acc, acc_tta = evaluate(t, test_dl, precision=prec)['acc'], evaluate(t, test_dl, precision=prec, tta=2)['acc']
+        rows = sorted(zip(res.get('seeds', []) + [seed], res.get('acc', []) + [acc], res.get('acc_tta', []) + [acc_tta],
+                          res.get('seconds', []) + [rec['seconds']], res.get('teacher_keys', []) + [rec['key']], res.get('history', []) + [rec['history']]))
+        for i, k in enumerate(('seeds', 'acc', 'acc_tta', 'seconds', 'teacher_keys', 'history')): res[k] = [r[i] for r in rows]
+        res['params'] = count_params(t)
+        save_results(a.out, res)
+        print(f"seed {seed}: acc {acc:.2f}%, with TTA {acc_tta:.2f}%, trained in {rec['seconds']:.0f} s ({'cache' if rec['reused'] else 'trained here'})", flush=True)
+        if ck.exists(): ck.unlink()
+
+if __name__ == '__main__': main()
