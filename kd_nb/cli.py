@@ -26,7 +26,7 @@ def _number(kind, lo):
         return v
     parse.__name__ = f"{kind.__name__} {lo}"
     return parse
-_pos_int, _pos_float, _nonneg_float = _number(int, '> 0'), _number(float, '> 0'), _number(float, '>= 0')
+_pos_int, _pos_float, _nonneg_float, _nonneg_int = _number(int, '> 0'), _number(float, '> 0'), _number(float, '>= 0'), _number(int, '>= 0')
 
 def _recipe_name(text):
     try: return check_recipe(text)
@@ -52,7 +52,8 @@ def _parser():
         "'+ce(weight=0.5)' sets the label term's weight); a comma trains one student per method against one pass of the teacher ('kd,dkd,fitnet')")
     add('--temperature', type=_pos_float, default=None, help="the tutorial's KD at this temperature: --method 'kd(temperature=T)' (default: 2)")
     add('--soft-weight', type=_nonneg_float, default=None, help="the tutorial's KD with this soft-target weight: --method 'kd(weight=W)' (default: 0.25)")
-    add('--ce-weight', type=_nonneg_float, default=None, help="the weight of the cross-entropy on the labels: --method 'kd+ce(weight=C)' (default: 0.75)")
+    add('--ce-weight', type=_nonneg_float, default=None, help="the label term's weight in every distilled student, with any --method "
+        "(0: the teacher's outputs alone; default: each method's own, 0.75 for the tutorial's KD)")
     add('--lr', type=_pos_float, default=1e-3)
     add('--batch-size', type=_pos_int, default=64, help="images per step (default: 64, the tutorial's); under torchrun the global batch, shared by the processes")
     add('--device', default=None, help="cpu, cuda, ... (default: the accelerator if there is one)")
@@ -71,7 +72,8 @@ def _parser():
     add('--precision', choices=PRECISIONS, default='auto',
         help="auto (default: bf16 where the CPU or GPU computes it natively, else fp32), fp32 (the tutorial's arithmetic), bf16, fp16 (CUDA only)")
     add('--recipe', type=_recipe_name, default=None, help=f"start from a named recipe's settings ({', '.join(RECIPES)}); the options given here "
-        "still win. 'strong': 30 epochs, random crops and flips, OneCycle up to 3e-3 (the teacher 2e-3), DIST against the teacher running live")
+        "still win. 'strong': 30 epochs, random crops and flips, OneCycle up to 3e-3 (the teacher 2e-3), DIST against the teacher running live; "
+        "'patient': the strong recipe's teacher, 60 epochs of KL to it alone (T=1, --ce-weight 0) on 16 stored mixup views per image")
     add('--teacher-epochs', type=_pos_int, default=None, help="the teacher's epochs (default: --epochs; with the airbench recipe 10, or --epochs if fewer)")
     add('--teacher-lr', type=_pos_float, default=None, help="the teacher's learning rate, its maximum with a schedule (default: --lr; airbench: 11.5 per 1024 images)")
     add('--teacher-recipe', choices=TEACHER_RECIPES, default=None, help="how the teacher trains: adam (Adam, --batch-size, --augment, --schedule) or "
@@ -81,6 +83,10 @@ def _parser():
         help="random crops and flips of the training batches, for the teacher and the students; the teacher runs live (default: off)")
     add('--schedule', choices=[s for s in SCHEDULES if s], default=None,
         help="the learning rate per step: onecycle (up to --lr and down) or cosine (from --lr to 0); default: constant, the tutorial's")
+    add('--views', type=_nonneg_int, default=0, help="K from 1 to 255: the students train on K stored views (crops and flips) of each training image, "
+        "the teacher's logits for each computed once and kept in the teacher cache; then a distilled epoch costs what a plain one does (default: 0, none)")
+    add('--mixup', action=argparse.BooleanOptionalAction, default=False, help="with --views: mix each stored view with a view of another image, "
+        "and its label with that image's (default: off)")
     add('--quiet', action='store_true', help="no progress output (without it: bars on a terminal, one line per epoch in a log)")
     return p
 
@@ -92,13 +98,13 @@ def _parse(argv=None) -> argparse.Namespace:
     return a
 
 def _kd_method(a:argparse.Namespace) -> str|None:
-    "The method that --temperature, --soft-weight and --ce-weight ask for (the tutorial's KD with those settings), or None if none is given."
+    "The method that --temperature and --soft-weight ask for (the tutorial's KD with those settings), or None if neither is given."
     kd = {k: v for k, v in (('temperature', a.temperature), ('weight', a.soft_weight)) if v is not None}
-    if not kd and a.ce_weight is None: return None
+    if not kd: return None
     if a.method is not None:
-        raise ValueError(f"--temperature, --soft-weight and --ce-weight set the tutorial's KD, not --method {a.method!r}: give the method its own "
-                         "settings, e.g. --method 'kd(temperature=4, weight=0.9)+ce(weight=0.1)'")
-    return 'kd' + (f"({', '.join(f'{k}={v!r}' for k, v in kd.items())})" if kd else '') + (f"+ce(weight={a.ce_weight!r})" if a.ce_weight is not None else '')
+        raise ValueError(f"--temperature and --soft-weight set the tutorial's KD, not --method {a.method!r}: give the method its own "
+                         "settings, e.g. --method 'kd(temperature=4, weight=0.9)' (--ce-weight sets the label term of any method)")
+    return f"kd({', '.join(f'{k}={v!r}' for k, v in kd.items())})"
 
 def _cli_config(a:argparse.Namespace) -> Config:
     "The `Config` that the parsed options ask for."
@@ -107,7 +113,7 @@ def _cli_config(a:argparse.Namespace) -> Config:
                   test_subset=a.test_subset if a.test_subset is not None else (2000 if a.quick else None), precision=a.precision,
                   data_folder=a.data_folder, image_size=a.image_size, teacher_arch=a.teacher_arch, student_arch=a.student_arch,
                   teacher_weights=a.teacher_weights, teacher_epochs=a.teacher_epochs, teacher_lr=a.teacher_lr, augment=a.augment, schedule=a.schedule,
-                  teacher_recipe=a.teacher_recipe)
+                  teacher_recipe=a.teacher_recipe, views=a.views, mixup=a.mixup, ce_weight=a.ce_weight)
 
 # %% ../nbs/12_cli.ipynb #fa5245f2
 def _report(r:dict, a:argparse.Namespace) -> str:

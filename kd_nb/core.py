@@ -4,14 +4,15 @@
 
 # %% ../nbs/00_core.ipynb #3bca72a7
 from __future__ import annotations
-import contextlib, html, importlib.util, os, platform, random, sys
+import contextlib, hashlib, html, importlib.util, os, platform, random, sys
 from pathlib import Path
 import numpy as np
 import torch
 
 # %% auto #0
 __all__ = ['PRECISIONS', 'get_device', 'seed_everything', 'hardware_info', 'in_test', 'cpu_has_bf16', 'resolve_precision',
-           'autocast', 'show_bars', 'Table', 'format_bytes', 'format_ms', 'require', 'evaluating', 'atomic_write']
+           'autocast', 'show_bars', 'Table', 'format_bytes', 'format_ms', 'require', 'evaluating', 'atomic_write',
+           'cache_lock', 'seed_for']
 
 # %% ../nbs/00_core.ipynb #4f2d1e0c
 def get_device(device:str|torch.device|None=None, # a device name such as 'cpu' or 'cuda:0'; `None` picks the accelerator if there is one
@@ -172,3 +173,25 @@ def atomic_write(path, # the file to write; its folder is created
         raise OSError(getattr(e, 'errno', None), f"could not write {what} {path} ({why}); the previous file, if any, is unchanged: "
                                                  "free some disk space or choose another folder") from None
     return path
+
+# %% ../nbs/00_core.ipynb #1f1a9203
+@contextlib.contextmanager
+def cache_lock(path, # the cache file that the block reads or writes; the lock is `<path>.lock`
+               what:str='the cache', # names the file in the message
+               quiet:bool=False, # no message while waiting
+              ):
+    "Inside, this process alone holds `<path>.lock`: another run that needs the same file waits, says so, and then finds it written."
+    from filelock import FileLock, Timeout
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(f"{path}.lock", thread_local=False)
+    try: lock.acquire(timeout=0)
+    except Timeout:
+        if not quiet: print(f"another run is building {what} {path.name}: waiting for it to finish, then reusing it", flush=True)
+        lock.acquire()
+    try: yield path
+    finally: lock.release()
+
+# %% ../nbs/00_core.ipynb #94d878c3
+def seed_for(*parts) -> int:
+    "A 63-bit seed made from `parts` (ints, strings): one independent random stream for each distinct tuple, such as `('views', seed, k)`."
+    return int.from_bytes(hashlib.sha256(repr(parts).encode()).digest()[:8], 'little') & (2**63 - 1)

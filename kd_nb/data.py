@@ -14,9 +14,10 @@ from .core import autocast, format_bytes, get_device, resolve_precision
 # %% auto #0
 __all__ = ['TUTORIAL_MEAN', 'TUTORIAL_STD', 'CIFAR10_MEAN', 'CIFAR10_STD', 'CIFAR10_CLASSES', 'FASHION_MNIST_CLASSES', 'DATASETS',
            'DEBIAN_FASHION_MNIST', 'AUGMENTS', 'DatasetInfo', 'dataset_info', 'get_data_dir', 'read_npz', 'read_idx',
-           'ImageArrays', 'sample_indices', 'load_arrays', 'synthetic_arrays', 'load_or_synthetic', 'TensorLoader',
-           'fits_on', 'get_loaders', 'ArrayImageDataset', 'tutorial_transform', 'show_images', 'available_memory',
-           'check_memory', 'peak_memory', 'StepMemory', 'step_memory', 'free_memory', 'check_batch_fits']
+           'ImageArrays', 'sample_indices', 'load_arrays', 'synthetic_arrays', 'load_or_synthetic', 'apply_views',
+           'TensorLoader', 'fits_on', 'get_loaders', 'ArrayImageDataset', 'tutorial_transform', 'ViewSpec',
+           'make_views', 'view_nbytes', 'Views', 'show_images', 'available_memory', 'check_memory', 'peak_memory',
+           'StepMemory', 'step_memory', 'free_memory', 'check_batch_fits']
 
 # %% ../nbs/02_data.ipynb #cd132858
 TUTORIAL_MEAN = (0.456, 0.456, 0.406) # the tutorial's normalisation (ImageNet's red mean would be 0.485)
@@ -193,16 +194,26 @@ def _pad_index(n:int, pad:int, reflect:bool, device):
     if reflect: i = i.abs(); return torch.where(i > n - 1, 2 * (n - 1) - i, i)
     return torch.where((i < 0) | (i > n - 1), -1, i)
 
-def _augment(x:torch.Tensor, gen:torch.Generator, pad:int=4, reflect:bool=False, flip:torch.Tensor|None=None) -> torch.Tensor:
-    "Horizontal flips (random, or the given mask) and random crops after `pad` pixels of zero (or reflected) padding, of a uint8 batch N×C×H×W."
-    n, c, h, w = x.shape
-    if flip is None: flip = torch.rand(n, generator=gen) < 0.5
-    x = torch.where(flip.to(x.device)[:, None, None, None], x.flip(3), x)
-    dy, dx = (torch.randint(0, 2*pad+1, (2, n), generator=gen)).to(x.device)
-    rows = _pad_index(h, pad, reflect, x.device)[(dy[:, None] + torch.arange(h, device=x.device))][:, :, None]
-    cols = _pad_index(w, pad, reflect, x.device)[(dx[:, None] + torch.arange(w, device=x.device))][:, None, :]
-    out = x[torch.arange(n, device=x.device)[:, None, None], :, rows.clamp(min=0), cols.clamp(min=0)].permute(0, 3, 1, 2)
+def apply_views(x:torch.Tensor, # uint8 images N×C×H×W
+                dy:torch.Tensor, dx:torch.Tensor, # each image's crop offset into the padded image, 0 … 2·pad
+                flip:torch.Tensor, # each image's horizontal flip (bool or 0/1)
+                pad:int=4, reflect:bool=False, # `pad` pixels of zeros around the image, or reflected borders
+               ) -> torch.Tensor:
+    "The views `(dy, dx, flip)` of a uint8 batch: flipped where `flip`, then cut at `(dy, dx)` out of the padded image; pure indexing, the same pixels on any device."
+    n, c, h, w = x.shape; d = x.device
+    x = torch.where(flip.to(d, torch.bool)[:, None, None, None], x.flip(3), x)
+    dy, dx = dy.to(d, torch.long), dx.to(d, torch.long)
+    rows = _pad_index(h, pad, reflect, d)[(dy[:, None] + torch.arange(h, device=d))][:, :, None]
+    cols = _pad_index(w, pad, reflect, d)[(dx[:, None] + torch.arange(w, device=d))][:, None, :]
+    out = x[torch.arange(n, device=d)[:, None, None], :, rows.clamp(min=0), cols.clamp(min=0)].permute(0, 3, 1, 2)
     return out if reflect else out * ((rows >= 0) & (cols >= 0))[:, None].to(out.dtype)
+
+def _augment(x:torch.Tensor, gen:torch.Generator, pad:int=4, reflect:bool=False, flip:torch.Tensor|None=None) -> torch.Tensor:
+    "Random views of a uint8 batch N×C×H×W: horizontal flips (random, or the given mask) and random crops after `pad` pixels of zero (or reflected) padding."
+    n = len(x)
+    if flip is None: flip = torch.rand(n, generator=gen) < 0.5
+    dy, dx = torch.randint(0, 2*pad+1, (2, n), generator=gen)
+    return apply_views(x, dy, dx, flip, pad, reflect)
 
 # %% ../nbs/02_data.ipynb #d1a0c0a1
 from .distributed import rank, world_size, share
@@ -217,6 +228,7 @@ class TensorLoader:
                  device=None, # where the tensors live and batches are made; default CPU
                  seed:int|None=None, # seeds the loader's own generator (shuffling, augmentation)
                  augment:bool|str=False, # True: random flips and crops; 'airbench': alternating flips and reflected translations (see `AUGMENTS`); done on whole batches
+                 views=None, # stored views (a `Views`, from `kd_nb.views.view_cache`): each epoch every image comes as one of them; replaces `augment`
                 ):
         if batch_size < 1: raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         x, y = torch.as_tensor(x), torch.as_tensor(y)
@@ -236,6 +248,8 @@ class TensorLoader:
         if seed is not None: self.gen.manual_seed(seed)
         else: self.gen.seed()
         if augment and AUGMENTS[augment]['alternate']: self.flips = torch.rand(self.n, generator=self.gen) < 0.5   # each image's flip in even epochs
+        self.views = self.view_offsets = None
+        if views is not None: self._set_views(views)
     def set_epoch(self, epoch:int):
         "Tell the loader which epoch comes next (`fit` does): alternating flips depend on it."
         self.epoch = epoch
@@ -244,6 +258,18 @@ class TensorLoader:
         a = AUGMENTS[self.augment]
         flip = (self.flips[idx.cpu()] ^ bool(self.epoch % 2)) if a['alternate'] else None
         return _augment(xb, self.gen, a['pad'], a['reflect'], flip)
+    def _set_views(self, views:Views):
+        if self.augment: raise ValueError("views= replaces augment=: the stored views are the augmentation (leave augment=False)")
+        if views.n != self.n: raise ValueError(f"the views are for {views.n:,} images and the loader has {self.n:,}: build them on this data")
+        self.views = views.to(self.device)   # each image's first view, drawn once; saved in checkpoints, as `flips` are
+        self.view_offsets = torch.randint(0, views.spec.k, (self.n,), generator=self.gen).to(torch.uint8).to(self.device)
+    def view_ids(self, idx:torch.Tensor) -> torch.Tensor:
+        "The stored view each image of `idx` comes as this epoch: its offset plus the epoch, modulo K; every K epochs, each of its views once."
+        return (self.epoch + self.view_offsets[idx].long()) % self.views.spec.k
+    def _batch(self, idx:torch.Tensor) -> torch.Tensor:
+        "The normalised images `idx`: their stored views this epoch, random views, or the images."
+        if self.views is not None: return self.views.render(self, idx, self.view_ids(idx))
+        return self.normalize(self._aug(self.x[idx], idx) if self.augment else self.x[idx])
     def _starts(self) -> list:
         "Where each batch starts: every `bs` images, except that a last batch of one image joins the batch before (BatchNorm cannot train on one)."
         s = list(range(0, self.n, self.bs))
@@ -261,14 +287,12 @@ class TensorLoader:
         starts = self._starts()
         for i, j in zip(starts, starts[1:] + [self.n]):
             idx = order[i:j].to(self.device)
-            if w == 1:
-                xb = self.x[idx]
-                if self.augment: xb = self._aug(xb, idx)
-                yield self.normalize(xb), self.y[idx], idx, len(idx), len(idx); continue
+            if w == 1: yield self._batch(idx), self.y[idx], idx, len(idx), len(idx); continue
             part = share(len(idx), r, w); k = part.stop - part.start
             if k == 0: part = slice(0, 1)   # more processes than images left: one image that counts for nothing, so every process steps
-            xb = self._aug(self.x[idx], idx)[part] if self.augment else self.x[idx[part]]   # the whole batch's random draws, as one process
-            yield self.normalize(xb), self.y[idx[part]], idx[part], k, len(idx)
+            if self.augment: xb = self.normalize(self._aug(self.x[idx], idx)[part])   # the whole batch's random draws, as one process
+            else: xb = self._batch(idx[part])   # stored views and plain images draw nothing: this process's share alone
+            yield xb, self.y[idx[part]], idx[part], k, len(idx)
     def indexed(self):
         "Yield `(x, y, idx)`: the batch (this process's share of it when several train together) and the dataset indices it came from."
         for xb, yb, idx, k, _ in self.steps(): yield xb[:k], yb[:k], idx[:k]
@@ -298,12 +322,13 @@ def get_loaders(data:ImageArrays, # the dataset, from `load_arrays`
                 device=None, # where the tensors live
                 seed:int|None=42, # seeds the training loader's shuffling
                 augment:bool|str=False, # augment the training batches: True or 'airbench' (see `TensorLoader`)
+                views=None, # stored views for the training loader instead (a `Views`; see `TensorLoader`)
                ) -> tuple:
     "Training (shuffled) and test loaders for `data`, as the tutorial's."
     mean, std = mean or data.info.mean, std or data.info.std
     nbytes = data.x_train.nbytes + data.x_test.nbytes
     kw = dict(batch_size=batch_size, mean=mean, std=std, device=device if fits_on(device, nbytes) else 'cpu')
-    return (TensorLoader(data.x_train, data.y_train, shuffle=True, seed=seed, augment=augment, **kw),
+    return (TensorLoader(data.x_train, data.y_train, shuffle=True, seed=seed, augment=augment, views=views, **kw),
             TensorLoader(data.x_test, data.y_test, shuffle=False, **kw))
 
 # %% ../nbs/02_data.ipynb #11cb8277
@@ -320,6 +345,78 @@ def tutorial_transform(mean:tuple=TUTORIAL_MEAN, std:tuple=TUTORIAL_STD):
     "The tutorial's transform: `ToTensor` then `Normalize`."
     import torchvision.transforms as T
     return T.Compose([T.ToTensor(), T.Normalize(mean=mean, std=std)])
+
+# %% ../nbs/02_data.ipynb #54f67250
+from .core import seed_for
+
+# %% ../nbs/02_data.ipynb #8655f855
+@dataclass(frozen=True)
+class ViewSpec:
+    "How the stored views of every training image are drawn: K of them, an `AUGMENTS` policy, optional mixup, a seed."
+    k:int=8 # views per image, 1 … 255
+    augment:bool|str=True # the crops: a key of `AUGMENTS` (its padding); flips are drawn per view
+    mixup:bool=False # each view mixed with a view of another image: λ = max(u, 1-u), u uniform, so the image itself dominates
+    seed:int=0 # the views are drawn from it alone
+    def __post_init__(self):
+        if isinstance(self.k, bool) or not isinstance(self.k, int) or not 1 <= self.k <= 255: raise ValueError(f"views must be an int from 1 to 255, got {self.k!r}")
+        if self.augment not in AUGMENTS: raise ValueError(f"the views' augment must be one of {list(AUGMENTS)}, got {self.augment!r}")
+    @property
+    def pad(self) -> int: return AUGMENTS[self.augment]['pad']
+    @property
+    def reflect(self) -> bool: return AUGMENTS[self.augment]['reflect']
+
+# %% ../nbs/02_data.ipynb #6b56dcc7
+_VIEW_DTYPES = dict(flip=torch.uint8, dy=torch.uint8, dx=torch.uint8,   # 3 bytes a view
+                    partner=torch.int32, lam=torch.float16, pflip=torch.uint8, pdy=torch.uint8, pdx=torch.uint8)   # 9 more with mixup
+
+def _draw_view(n:int, spec:ViewSpec, k:int) -> dict:
+    "View `k` of each of `n` images, from its own random stream."
+    g, m = torch.Generator().manual_seed(seed_for('views', spec.seed, k)), 2 * spec.pad + 1
+    v = dict(flip=torch.rand(n, generator=g) < 0.5, dy=torch.randint(0, m, (n,), generator=g), dx=torch.randint(0, m, (n,), generator=g))
+    if spec.mixup:
+        u = torch.rand(n, generator=g)
+        v.update(partner=(torch.arange(n) + torch.randint(1, n, (n,), generator=g)) % n, lam=torch.maximum(u, 1 - u),   # never the image itself
+                 pflip=torch.rand(n, generator=g) < 0.5, pdy=torch.randint(0, m, (n,), generator=g), pdx=torch.randint(0, m, (n,), generator=g))
+    return v
+
+def make_views(n:int, # training images
+               spec:ViewSpec) -> dict:
+    "The parameters of `spec.k` views of each of `n` images: N×K tensors in their storage types."
+    if spec.mixup and n < 2: raise ValueError("mixup needs at least two training images")
+    drawn = [_draw_view(n, spec, k) for k in range(spec.k)]
+    return {name: torch.stack([d[name] for d in drawn], 1).to(dt) for name, dt in _VIEW_DTYPES.items() if name in drawn[0]}
+
+def view_nbytes(n:int, k:int, classes:int, mixup:bool=False) -> int:
+    "Bytes of a view cache: the teacher's fp16 logits and the parameters of N×K views, and each image's first view."
+    return n * k * (2 * classes + 3 + (9 if mixup else 0)) + n
+
+# %% ../nbs/02_data.ipynb #9061ae84
+class Views:
+    "K stored views of each training image: their parameters (`make_views`), the teacher's logits for each (N×K×C, fp16), and how a view is rendered."
+    def __init__(self, spec:ViewSpec, params:dict, logits:torch.Tensor|None=None, key:str=''):
+        self.spec, self.params, self.logits, self.key = spec, params, logits, key
+    @property
+    def n(self) -> int: return len(self.params['dy'])
+    def to(self, device) -> Views:
+        mv = lambda t: None if t is None else t.to(device)
+        return Views(self.spec, {k: mv(v) for k, v in self.params.items()}, mv(self.logits), self.key)
+    def render(self, loader, # a `TensorLoader` of the training images: their pixels and normalisation
+               idx:torch.Tensor, # dataset indices
+               k:torch.Tensor, # the view of each
+              ) -> torch.Tensor:
+        "Normalised pixels of view `k[j]` of image `idx[j]`: what the teacher was run on, and what the student gets."
+        p, s = {name: v[idx, k] for name, v in self.params.items()}, self.spec
+        z = loader.normalize(apply_views(loader.x[idx], p['dy'], p['dx'], p['flip'], s.pad, s.reflect))
+        if not s.mixup: return z
+        zb = loader.normalize(apply_views(loader.x[p['partner'].long()], p['pdy'], p['pdx'], p['pflip'], s.pad, s.reflect))
+        lam = p['lam'].float()[:, None, None, None]
+        return lam * z + (1 - lam) * zb
+    def teacher_logits(self, idx, k) -> torch.Tensor: return self.logits[idx, k].float()
+    def targets(self, y:torch.Tensor, # all the training labels
+                idx, k, classes:int) -> torch.Tensor:
+        "The label term's targets of mixed views: λ·onehot(y_i) + (1-λ)·onehot(y_partner)."
+        lam, one = self.params['lam'][idx, k].float()[:, None], lambda t: torch.nn.functional.one_hot(t, classes).float()
+        return lam * one(y[idx]) + (1 - lam) * one(y[self.params['partner'][idx, k].long()])
 
 # %% ../nbs/02_data.ipynb #b64e4648
 def show_images(x, # uint8 images N×H×W×C

@@ -4,21 +4,22 @@
 
 # %% ../nbs/11_experiment.ipynb #0c481f23
 from __future__ import annotations
-import copy, hashlib, json, math, os, shutil, time
+import contextlib, copy, hashlib, json, math, os, shutil, time
 from dataclasses import dataclass, field, asdict, replace
 from pathlib import Path
 import numpy as np
 import torch
-from .core import get_device, seed_everything, in_test, hardware_info, resolve_precision, PRECISIONS, require, atomic_write
+from .core import get_device, seed_everything, in_test, hardware_info, resolve_precision, PRECISIONS, require, atomic_write, cache_lock
 from .distributed import is_main, describe, on_main, main_first, rank_local, barrier, check_shareable
-from .data import ImageArrays, load_arrays, get_loaders, dataset_info, check_batch_fits
+from .data import ImageArrays, load_arrays, get_loaders, dataset_info, check_batch_fits, ViewSpec
 from .sources import load_folder
 from .models import count_params, models_for, build_model, check_model_name
-from .methods import parse_methods
+from .methods import parse_methods, Distiller
 from .training import SCHEDULES, train, train_fast_teacher, train_kd, evaluate, per_class_accuracy, get_logits, check_method, teacher_features, teacher_logits
 from .export import export_onnx, latency_table, LatencyTable
 from .stats import gain_table
 from .report import plot_curves, plot_acc_vs_params, plot_per_class, NAMES
+from .views import view_cache, check_views_fit
 
 # %% auto #0
 __all__ = ['TEACHER_RECIPES', 'RECIPES', 'RENAMED_RECIPES', 'TUTORIAL', 'Config', 'default_cache_dir', 'teacher_key',
@@ -58,6 +59,9 @@ class Config:
     schedule:str|None=None # the learning rate per step: None (constant, the tutorial's), 'onecycle' (up to `lr` and down) or 'cosine'; see `kd_nb.training.fit`
     teacher_lr:float|None=None # the teacher's learning rate (its maximum with a schedule); default `lr` (with the 'airbench' recipe: 11.5 per 1024 examples)
     teacher_recipe:str|None=None # how the teacher trains: 'adam' (`train`: Adam, `batch_size`, `augment`, `schedule`) or 'airbench' (`train_fast_teacher`: batches of 1024, its own optimizer and augmentation); default 'airbench' for airbench94, else 'adam'
+    views:int=0 # K from 1 to 255: the students train on K stored views (crops and flips) of each training image, the teacher's logits for each computed once (`kd_nb.views.view_cache`); 0: none
+    mixup:bool=False # with `views`: each stored view mixed with a view of another image, and its label with that image's (function matching)
+    ce_weight:float|None=None # the label term's weight in every distilled student (0: the teacher's outputs alone); None: each method's own
     def __post_init__(self):
         if self.data_folder is None:
             dataset_info(self.dataset)
@@ -78,6 +82,15 @@ class Config:
         if not isinstance(self.augment, bool): raise ValueError(f"augment must be True or False, got {self.augment!r}")
         if self.precision not in PRECISIONS: raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         parse_methods(self.method)   # unknown methods and settings are refused here
+        _check_views(self)
+
+def _check_views(cfg):
+    if isinstance(cfg.views, bool) or not isinstance(cfg.views, int) or not 0 <= cfg.views <= 255:
+        raise ValueError(f"views must be an int from 0 (none) to 255, got {cfg.views!r}")
+    if not isinstance(cfg.mixup, bool): raise ValueError(f"mixup must be True or False, got {cfg.mixup!r}")
+    if cfg.mixup and not cfg.views: raise ValueError("mixup mixes stored views: set views too (--views K, e.g. 16)")
+    if cfg.ce_weight is not None and (isinstance(cfg.ce_weight, bool) or not isinstance(cfg.ce_weight, (int, float)) or not math.isfinite(cfg.ce_weight) or cfg.ce_weight < 0):
+        raise ValueError(f"ce_weight must be a number >= 0 (or None: each method's own), got {cfg.ce_weight!r}")
 
 # %% ../nbs/11_experiment.ipynb #8871d6cf
 def default_cache_dir() -> Path:
@@ -122,10 +135,23 @@ def get_teacher(data:ImageArrays, # the dataset
                 precision:str|None=None, # 'auto', 'fp32', 'bf16' or 'fp16'; default `cfg.precision`
                 model=None, # a function that builds the teacher to train (then it is not cached); default `build_model(cfg.teacher_arch, ...)`
                ) -> tuple:
-    "A trained teacher for `cfg` on `data`, from the cache or trained (and cached) in `cfg.precision`; returns `(teacher, record)`."
+    "A trained teacher for `cfg` on `data`, from the cache or trained (and cached) in `cfg.precision`; two runs that need the same one at once train it once. Returns `(teacher, record)`."
     device, cache = get_device(device), Path(cache_dir or default_cache_dir())
     prec = resolve_precision(precision or cfg.precision, device)
-    key = teacher_key(data, cfg, precision=prec); wpath, jpath = cache/f"teacher-{key}.pt", cache/f"teacher-{key}.json"
+    key = teacher_key(data, cfg, precision=prec); wpath = cache/f"teacher-{key}.pt"
+    with _teacher_lock(wpath, model is None and is_main(), quiet):   # another run training this teacher: wait, then reuse it
+        return _teacher(data, cfg, key, wpath, device, prec, retrain, quiet, model, dict(valid_loader=valid_loader, checkpoint=checkpoint, resume=resume))
+
+def _teacher_lock(wpath:Path, lock:bool, quiet:bool):
+    "The cached teacher's lock (`kd_nb.core.cache_lock`), or none: for a builder function's teacher (not cached), on the other processes, or where the cache folder cannot be made."
+    if not lock: return contextlib.nullcontext()
+    try: wpath.parent.mkdir(parents=True, exist_ok=True)
+    except OSError: return contextlib.nullcontext()
+    return cache_lock(wpath, 'the teacher', quiet)
+
+def _teacher(data:ImageArrays, cfg:Config, key:str, wpath:Path, device, prec:str, retrain:bool, quiet:bool, model, fit_kw:dict) -> tuple:
+    "The teacher of `get_teacher`: from the cache, or trained and then cached."
+    cache, jpath = wpath.parent, wpath.with_suffix('.json')
     build = model or (lambda: build_model(cfg.teacher_arch, **models_for(data.info)))
     teacher = build()
     found = None if model is not None or retrain else on_main(_read_teacher, wpath, jpath)   # read by the main process, sent to the others
@@ -141,10 +167,10 @@ def get_teacher(data:ImageArrays, # the dataset
     fast = cfg.teacher_recipe == 'airbench'
     train_dl = get_loaders(data, 1024 if fast else cfg.batch_size, device=device, seed=cfg.seed, augment='airbench' if fast else cfg.augment)[0]
     t0 = time.perf_counter()
-    kw = dict(valid_loader=valid_loader, quiet=quiet, checkpoint=checkpoint, resume=resume, desc='teacher', config=dict(role='teacher', key=key), precision=prec)
+    kw = dict(fit_kw, quiet=quiet, desc='teacher', config=dict(role='teacher', key=key), precision=prec)
     hist = (train_fast_teacher(teacher, train_dl, cfg.teacher_epochs, cfg.teacher_lr or 11.5, device, **kw) if fast else
             train(teacher, train_dl, cfg.teacher_epochs, cfg.teacher_lr or cfg.lr, device, schedule=cfg.schedule, **kw))
-    rec = dict(key=key, history=hist, seconds=time.perf_counter() - t0 if not resume else sum(h['seconds'] for h in hist),
+    rec = dict(key=key, history=hist, seconds=time.perf_counter() - t0 if not fit_kw['resume'] else sum(h['seconds'] for h in hist),
                device=str(device), precision=prec, config=asdict(cfg), data=data.fingerprint(), **describe())
     if model is not None: return teacher, dict(rec, reused=False, path=None)  # the key cannot tell two builder functions apart
     if not is_main(): return teacher, dict(rec, reused=False, path=str(wpath))   # one process writes the cache
@@ -288,6 +314,7 @@ class StudentPlan:
     teacher_outputs:object # the teacher's outputs for the training images, or None: it runs live on every (augmented) batch
     new_student:object # `new_student(seed)`: a student, built right after `seed_everything(seed)`
     several:bool=False; quiet:bool=False; resume:bool=False; out:Path|None=None
+    views:object=None # stored views (`kd_nb.views.view_cache`): every student, plain or distilled, trains on them
     def checkpoint(self, key:str, seed:int):
         if self.out is None: return None
         return self.out/'checkpoints'/(f'{key}_seed{seed}.pt' if self.several else f'{key}.pt')
@@ -298,7 +325,7 @@ def train_student(plan:StudentPlan, key:str, # 'student' (cross-entropy) or a di
     "Train one student of a comparison for `seed`: built from `seed`, on a loader of its own seeded with `seed`, against the plan's teacher."
     cfg, dev = plan.cfg, plan.device
     model = plan.new_student(seed)
-    dl = get_loaders(plan.data, cfg.batch_size, device=dev, seed=seed, augment=cfg.augment)[0]
+    dl = get_loaders(plan.data, cfg.batch_size, device=dev, seed=seed, augment=cfg.augment and plan.views is None, views=plan.views)[0]
     name = 'student' if distiller is None else distiller.label
     kw = dict(valid_loader=plan.test_dl, quiet=plan.quiet, checkpoint=plan.checkpoint(key, seed), resume=plan.resume, schedule=cfg.schedule,
               desc=f"{key} seed {seed}" if plan.several else name, config=dict(role=key, seed=seed), precision=plan.precision)
@@ -389,9 +416,21 @@ def _preflight(cfg:Config, data:ImageArrays, new_student, teacher, distillers:li
         for d in distillers: check_method(d, t, new_student(cfg.seed), loader, device)   # its layers exist, it can compare them
     return bs
 
+def _view_spec(cfg:Config) -> ViewSpec: return ViewSpec(k=cfg.views, augment=True, mixup=cfg.mixup, seed=cfg.seed)   # one cache for all seeds
+
+def _views_once(teacher, loader, cfg:Config, cache_dir, device, prec, quiet:bool) -> tuple:
+    "The stored views of `cfg.views` with the teacher's logits, built once (by the main process first) or reused; `(None, None)` without views."
+    if not cfg.views: return None, None
+    with main_first(): return view_cache(teacher, loader, _view_spec(cfg), cache_dir or default_cache_dir(), prec, device, quiet=quiet or not is_main())
+
+def _distillers(cfg:Config) -> list:
+    "One `Distiller` per method of `cfg.method`, with `cfg.ce_weight` as the label term's weight if it is set."
+    ds = parse_methods(cfg.method)
+    return ds if cfg.ce_weight is None else [Distiller(list(d.terms), cfg.ce_weight) for d in ds]
+
 def _outputs_once(teacher, loader, distillers, cfg:Config, device, prec):
-    "The teacher's outputs for the training images (with every layer a method taps), once for every student; None with `cfg.augment`: it runs live."
-    if cfg.augment: return None
+    "The teacher's outputs for the training images (with every layer a method taps), once for every student; None with `cfg.augment` or views: it runs live, or they carry them."
+    if cfg.augment or cfg.views: return None
     layers = list(dict.fromkeys(n for d in distillers for n in d.teacher_layers))
     return teacher_features(teacher, loader, layers, device, prec) if layers else teacher_logits(teacher, loader, device, prec)
 
@@ -450,15 +489,17 @@ def compare(cfg:Config|None=None, # the settings; default: the tutorial's
     if not quiet: print(f"{data}\ndevice: {device}, precision: {prec}")
     train_dl, test_dl = get_loaders(data, cfg.batch_size, device=device, seed=cfg.seed)
     new_student = _student_builder(student, cfg, data)
-    distillers = parse_methods(cfg.method)
+    distillers = _distillers(cfg)
     _preflight(cfg, data, new_student, teacher, distillers, train_dl, device, prec, quiet)
+    if cfg.views: check_views_fit(train_dl.n, _view_spec(cfg), len(data.classes), train_dl.device, Path(cache_dir or default_cache_dir()))
     if out is not None: on_main(claim_output, out, run_settings(cfg, seeds, export, teacher, student), overwrite)   # before any training
     tmodel, trec = _teacher_for(teacher, data, cfg, test_dl, device, quiet, prec, cache_dir=cache_dir, retrain=retrain_teacher,
                                 checkpoint=out/'checkpoints'/'teacher.pt' if out is not None else None, resume=resume)
     for d in distillers: check_method(d, tmodel, new_student(seeds[0]), train_dl, device)   # before any student trains
-    t0 = time.perf_counter(); t_out = _outputs_once(tmodel, train_dl, distillers, cfg, device, prec)
+    t0 = time.perf_counter(); views, vrec = _views_once(tmodel, train_dl, cfg, cache_dir, device, prec, quiet)
+    t_out = _outputs_once(tmodel, train_dl, distillers, cfg, device, prec)
     b = ComparisonResults(cfg, data, device, prec, seeds, tmodel, trec, time.perf_counter() - t0)
-    plan = StudentPlan(cfg, data, device, prec, test_dl, tmodel, t_out, new_student, len(seeds) > 1, quiet, resume, out)
+    plan = StudentPlan(cfg, data, device, prec, test_dl, tmodel, t_out, new_student, len(seeds) > 1, quiet, resume, out, views)
     for s in seeds:
         for key, d in [('student', None), *zip(student_keys(distillers), distillers)]: b.add(train_student(plan, key, d, s))
     res = results_dict(b, test_dl, out)
@@ -466,6 +507,7 @@ def compare(cfg:Config|None=None, # the settings; default: the tutorial's
                student_arch=cfg.student_arch if student is None else type(b.first('student').model).__name__)
     comp = Comparison(res, b.models(), data, (train_dl, test_dl), {k: v[0].model for k, v in b.runs.items() if k != 'student'})
     if export: res.update(on_main(rank_local()(_export_students), comp.models, test_dl, out))   # one process exports the first seed's
+    if vrec: res['views'] = {k: vrec[k] for k in ('key', 'spec', 'n', 'nbytes', 'seconds', 'reused', 'precision', 'file')}
     res['seconds_this_run'] = time.perf_counter() - t_start
     if out is not None: save_outputs(comp, out); barrier()   # the main process writes before any process returns
     return comp
@@ -474,6 +516,8 @@ def compare(cfg:Config|None=None, # the settings; default: the tutorial's
 RECIPES = dict(
     tutorial=dict(), # the tutorial's settings: `Config()`'s defaults
     strong=dict(epochs=30, teacher_epochs=30, augment=True, schedule='onecycle', lr=3e-3, teacher_lr=2e-3, method='dist'),
+    patient=dict(epochs=60, teacher_epochs=30, augment=True, schedule='onecycle', lr=3e-3, teacher_lr=2e-3, # the strong recipe's teacher, reused
+                 views=16, mixup=True, method='kd(temperature=1.0, weight=1.0)', ce_weight=0.0), # function matching: KL to the teacher on mixed stored views
 )
 RENAMED_RECIPES = dict(seed='tutorial')   # names of earlier versions, refused with the new name
 TUTORIAL = dict(teacher_acc=76.73, student_acc=70.15, kd_acc=70.58)   # what the tutorial reported with its settings (float32, a GPU)

@@ -86,6 +86,13 @@ def _num(name, v, lo=0., strict=False):
         raise ValueError(f"{name} must be a number {'>' if strict else '>='} {lo:g}, got {v!r}")
     return float(v)
 
+def _warmup(v):
+    "A warm-up setting checked: None (none), 'auto' (a share of the run) or a number of epochs >= 0, as a float."
+    if v is None or (isinstance(v, str) and v == 'auto'): return v
+    try: return _num('warmup', v)
+    except ValueError: raise ValueError("warmup must be None (no warm-up), 'auto' (a share of the run, as DKD's authors) "
+                                        f"or a number of epochs >= 0, got {v!r}") from None
+
 def _fp32(t):
     "Autocast off on `t`'s device: losses are computed in fp32 also inside a mixed-precision region."
     try: return torch.autocast(t.device.type, enabled=False)
@@ -96,7 +103,10 @@ class Method(nn.Module):
     name:str = ''          # the key in `METHODS` and in the training history
     inputs:str = 'logits'  # what it compares: 'logits' or 'features'
     ce_weight:float = 1.0  # the cross-entropy weight its paper uses with it: `Distiller`'s default
-    def __init__(self, weight:float=1.0): super().__init__(); self.weight = _num('weight', weight)
+    def __init__(self, weight:float=1.0, # how much the term counts in the total loss
+                 warmup:float|str|None=None, # epochs over which the weight rises from 0: None (none), 'auto' or a number
+                ):
+        super().__init__(); self.weight, self.warmup = _num('weight', weight), _warmup(warmup)
     def check(self, student, teacher, labels): "Raise a `ValueError` for inputs the method cannot compare."
     def loss(self, student, teacher, labels): raise NotImplementedError
     def forward(self, student:torch.Tensor, # the student's logits or tapped features
@@ -105,10 +115,23 @@ class Method(nn.Module):
                ) -> torch.Tensor:
         self.check(student, teacher, labels)
         with _fp32(student): return self.loss(student.float(), teacher.detach().float(), labels)
+    def warmup_epochs(self, total_epochs:float, # the run's length in epochs
+                     ) -> float:
+        "The warm-up's length in epochs; 'auto' is mdistiller's 20 of 240 epochs as a share of the run, from 1 to 20."
+        if self.warmup is None: return 0.
+        if self.warmup == 'auto': return min(20., max(1., total_epochs * 20 / 240))
+        return self.warmup
+    def ramp(self, epochs_done:float, # epochs done, fractional: e + (i+1)/S at the end of step i of epoch e
+             total_epochs:float, # the run's length in epochs
+            ) -> float:
+        "The factor on the term's weight: from 0 up to 1, linearly over the warm-up; 1 without one."
+        w = self.warmup_epochs(total_epochs)
+        return 1. if w == 0 else min(epochs_done / w, 1.)
     def settings(self) -> dict:
-        "The method's name and all its hyper-parameters, JSON-able."
-        ps = [p for p in inspect.signature(type(self).__init__).parameters if p != 'self']
-        return dict(method=self.name, **{p: getattr(self, p) for p in ps})
+        "The method's name and all its hyper-parameters, JSON-able; `warmup` only when it is set."
+        ps = inspect.signature(type(self).__init__).parameters
+        unset = lambda p: p == 'warmup' and self.warmup is None and ps[p].default is None
+        return dict(method=self.name, **{p: getattr(self, p) for p in ps if p != 'self' and not unset(p)})
     def extra_repr(self): return ', '.join(f"{k}={v!r}" for k, v in self.settings().items() if k != 'method')
 
 def _check_logits(m, s, t, labels=None, need_labels=False):
@@ -125,8 +148,12 @@ def _check_logits(m, s, t, labels=None, need_labels=False):
 class FeatureMethod(Method):
     "A term that compares features tapped from `teacher_layer` and `student_layer` (names from `named_modules()`)."
     inputs = 'features'
-    def __init__(self, teacher_layer:str='features', student_layer:str='features', weight:float=1.0):
-        super().__init__(weight)
+    def __init__(self, teacher_layer:str='features', # the teacher's layer, by module name
+                 student_layer:str='features', # the student's layer, by module name
+                 weight:float=1.0, # how much the term counts in the total loss
+                 warmup=None, # epochs over which the weight rises from 0: None (none), 'auto' or a number (see `Method.ramp`)
+                ):
+        super().__init__(weight, warmup)
         for n, v in (('teacher_layer', teacher_layer), ('student_layer', student_layer)):
             if not isinstance(v, str): raise TypeError(f"{n} must be a module name such as 'features' or 'layer3', got {v!r}")
         self.teacher_layer, self.student_layer = teacher_layer, student_layer
@@ -147,8 +174,9 @@ class KD(Method):
     name, ce_weight = 'kd', 0.75
     def __init__(self, temperature:float=2.0, # softens both outputs; > 0
                  weight:float=0.25, # the tutorial's soft-target weight
+                 warmup=None, # epochs over which the weight rises from 0: None (none), 'auto' or a number (see `Method.ramp`)
                 ):
-        super().__init__(weight); self.temperature = _num('temperature', temperature, strict=True)
+        super().__init__(weight, warmup); self.temperature = _num('temperature', temperature, strict=True)
     def check(self, s, t, labels): _check_logits(self, s, t)
     def loss(self, s, t, labels): return soft_target_loss(s, t, self.temperature)
 
@@ -165,8 +193,10 @@ class DKD(Method):
     def __init__(self, alpha:float=1.0, # weight of the target-class term (TCKD)
                  beta:float=8.0, # weight of the non-target-class term (NCKD)
                  temperature:float=4.0, # softens both outputs; > 0
-                 weight:float=1.0):
-        super().__init__(weight)
+                 weight:float=1.0,
+                 warmup:float|str|None='auto', # the authors' linear warm-up, as a share of the run (`Method.warmup_epochs`); 0: none
+                ):
+        super().__init__(weight, warmup)
         self.alpha, self.beta = _num('alpha', alpha), _num('beta', beta)
         self.temperature = _num('temperature', temperature, strict=True)
     def check(self, s, t, labels):
@@ -198,8 +228,10 @@ class DIST(Method):
     def __init__(self, beta:float=2.0, # weight of the inter-class relation (per image)
                  gamma:float=2.0, # weight of the intra-class relation (per class, across the batch)
                  temperature:float=4.0, # softens both outputs; > 0
-                 weight:float=1.0):
-        super().__init__(weight)
+                 weight:float=1.0,
+                 warmup=None, # epochs over which the weight rises from 0: None (none), 'auto' or a number (see `Method.ramp`)
+                ):
+        super().__init__(weight, warmup)
         self.beta, self.gamma = _num('beta', beta), _num('gamma', gamma)
         self.temperature = _num('temperature', temperature, strict=True)
     def check(self, s, t, labels): _check_logits(self, s, t)
@@ -210,19 +242,28 @@ class DIST(Method):
 
 # %% ../nbs/06_methods.ipynb #2482b682
 def standardize(z:torch.Tensor, # logits, batch×classes
-                eps:float=1e-7) -> torch.Tensor:
-    "Each row of `z` minus its mean, divided by its standard deviation (over the classes)."
-    zc = z - z.mean(1, keepdim=True)
-    return zc / (zc.pow(2).mean(1, keepdim=True) + eps**2).sqrt()
+                eps:float=1e-7, # added to the standard deviation, as in the authors' code
+                unbiased:bool=True, # σ divides by C - 1, as `torch.std` in the authors' code; False: by C, as the paper's equation
+               ) -> torch.Tensor:
+    "Each row of `z` minus its mean, divided by its standard deviation over the classes plus `eps`."
+    return (z - z.mean(1, keepdim=True)) / (z.std(1, correction=int(unbiased), keepdim=True) + eps)
 
 class LogitStd(Method):
     "Sun et al. (CVPR 2024): KD on Z-score-standardised logits."
     name = 'logit_std'
     def __init__(self, temperature:float=2.0, # the base temperature applied after standardising; > 0
-                 weight:float=9.0):
-        super().__init__(weight); self.temperature = _num('temperature', temperature, strict=True)
-    def check(self, s, t, labels): _check_logits(self, s, t)
-    def loss(self, s, t, labels): return soft_target_loss(standardize(s), standardize(t), self.temperature)
+                 weight:float=9.0,
+                 unbiased:bool=True, # the authors' code's σ (divides by C - 1); False: the paper's equation (by C)
+                 warmup=None, # epochs over which the weight rises from 0: None (none), 'auto' or a number (see `Method.ramp`)
+                ):
+        super().__init__(weight, warmup); self.temperature = _num('temperature', temperature, strict=True)
+        if not isinstance(unbiased, bool): raise ValueError(f"unbiased must be True or False, got {unbiased!r}")
+        self.unbiased = unbiased
+    def check(self, s, t, labels):
+        _check_logits(self, s, t)
+        if s.shape[1] < 2: raise ValueError(f"LogitStd standardises over the classes and needs at least two, got {s.shape[1]}")
+    def loss(self, s, t, labels):
+        return soft_target_loss(standardize(s, unbiased=self.unbiased), standardize(t, unbiased=self.unbiased), self.temperature)
 
 # %% ../nbs/06_methods.ipynb #7338a209
 def _pool_to(x, d):
@@ -232,7 +273,9 @@ def _pool_to(x, d):
 class Cosine(FeatureMethod):
     "The PyTorch tutorial's loss: 1 - cosine between flattened features, the wider one average-pooled to the narrower width."
     name, ce_weight = 'cosine', 0.75
-    def __init__(self, teacher_layer:str='features', student_layer:str='features', weight:float=0.25): super().__init__(teacher_layer, student_layer, weight)
+    def __init__(self, teacher_layer:str='features', student_layer:str='features', weight:float=0.25,
+                 warmup=None, # epochs over which the weight rises from 0: None (none), 'auto' or a number (see `Method.ramp`)
+                ): super().__init__(teacher_layer, student_layer, weight, warmup)
     def loss(self, s, t, labels):
         s, t = s.flatten(1), t.flatten(1)
         d = min(s.shape[1], t.shape[1])
@@ -245,8 +288,9 @@ class FitNet(FeatureMethod):
     name, ce_weight = 'fitnet', 0.75
     def __init__(self, teacher_layer:str='features', student_layer:str='features', weight:float=0.25,
                  kernel_size:int=3, # the regressor's convolution (odd; padding keeps the size)
+                 warmup=None, # epochs over which the weight rises from 0: None (none), 'auto' or a number (see `Method.ramp`)
                 ):
-        super().__init__(teacher_layer, student_layer, weight)
+        super().__init__(teacher_layer, student_layer, weight, warmup)
         if not isinstance(kernel_size, int) or kernel_size < 1 or kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be an odd positive int, got {kernel_size!r}")
         self.kernel_size, self.regressor, self.shapes = kernel_size, None, None
@@ -280,8 +324,9 @@ class AT(FeatureMethod):
     name = 'at'
     def __init__(self, teacher_layer:str='features', student_layer:str='features', weight:float=1000.0,
                  p:float=2.0, # the power of the activations in the attention map
+                 warmup=None, # epochs over which the weight rises from 0: None (none), 'auto' or a number (see `Method.ramp`)
                 ):
-        super().__init__(teacher_layer, student_layer, weight); self.p = _num('p', p, strict=True)
+        super().__init__(teacher_layer, student_layer, weight, warmup); self.p = _num('p', p, strict=True)
     def check(self, s, t, labels):
         super().check(s, t, labels)
         if s.ndim != 4 or t.ndim != 4:
@@ -303,8 +348,9 @@ class RKD(FeatureMethod):
     def __init__(self, teacher_layer:str='features', student_layer:str='features', weight:float=1.0,
                  distance_weight:float=25.0, # λ_D
                  angle_weight:float=50.0, # λ_A
+                 warmup=None, # epochs over which the weight rises from 0: None (none), 'auto' or a number (see `Method.ramp`)
                 ):
-        super().__init__(teacher_layer, student_layer, weight)
+        super().__init__(teacher_layer, student_layer, weight, warmup)
         self.distance_weight, self.angle_weight = _num('distance_weight', distance_weight), _num('angle_weight', angle_weight)
     @staticmethod
     def relations(e:torch.Tensor) -> tuple:
@@ -324,8 +370,9 @@ class PKT(FeatureMethod):
     name = 'pkt'
     def __init__(self, teacher_layer:str='features', student_layer:str='features', weight:float=30000.0,
                  eps:float=1e-7, # in the normalisation and in the log, as in the authors' code
+                 warmup=None, # epochs over which the weight rises from 0: None (none), 'auto' or a number (see `Method.ramp`)
                 ):
-        super().__init__(teacher_layer, student_layer, weight); self.eps = _num('eps', eps, strict=True)
+        super().__init__(teacher_layer, student_layer, weight, warmup); self.eps = _num('eps', eps, strict=True)
     def neighbours(self, e:torch.Tensor) -> torch.Tensor:
         "p[i, j]: the probability of picking row j as row i's neighbour (B×B)."
         e = e / (e.norm(dim=1, keepdim=True) + self.eps)
@@ -339,7 +386,9 @@ class PKT(FeatureMethod):
 class SP(FeatureMethod):
     "Tung & Mori (ICCV 2019): squared distance between the row-normalised similarity matrices of the batch."
     name = 'sp'
-    def __init__(self, teacher_layer:str='features', student_layer:str='features', weight:float=3000.0): super().__init__(teacher_layer, student_layer, weight)
+    def __init__(self, teacher_layer:str='features', student_layer:str='features', weight:float=3000.0,
+                 warmup=None, # epochs over which the weight rises from 0: None (none), 'auto' or a number (see `Method.ramp`)
+                ): super().__init__(teacher_layer, student_layer, weight, warmup)
     @staticmethod
     def similarity(e:torch.Tensor) -> torch.Tensor:
         "The row-normalised similarity matrix of the rows of `e` (B×B)."
@@ -351,6 +400,7 @@ class SP(FeatureMethod):
 # %% ../nbs/06_methods.ipynb #73f51c08
 class Distiller(nn.Module):
     "The whole loss of a distilled student: weighted distillation terms plus weighted cross-entropy on the labels."
+    progress = None   # (epochs done, total epochs), as the training loop last said; None: every term at its full weight
     def __init__(self, terms, # a `Method` or a list of them
                  ce_weight:float|None=None, # weight of the cross-entropy; default: the first term's `ce_weight`
                 ):
@@ -394,15 +444,27 @@ class Distiller(nn.Module):
         for m in self.feature_terms:
             m.setup(self._feats(student_feats, m.student_layer, 'student'), self._feats(teacher_feats, m.teacher_layer, 'teacher'))
         return self
+    def set_progress(self, epochs_done:float, # epochs done, fractional: e + (i+1)/S at the end of step i of epoch e
+                     total_epochs:float, # the run's length in epochs
+                    ):
+        "Tell the terms where training is, for their warm-ups; a training loop calls this before each step."
+        self.progress = (_num('epochs_done', epochs_done), _num('total_epochs', total_epochs, strict=True)); return self
+    @property
+    def needs_progress(self) -> bool:
+        "Whether a term warms up, so that the training loop must call `set_progress`."
+        return any(m.warmup not in (None, 0.) for m in self.terms)
     def forward(self, student_logits:torch.Tensor, teacher_logits:torch.Tensor, labels:torch.Tensor,
-                student_feats:dict|None=None, teacher_feats:dict|None=None) -> tuple:
-        "The total loss and a dict of each weighted term (detached)."
-        parts = {'ce': self.ce_weight * F.cross_entropy(student_logits.float(), labels)}
+                student_feats:dict|None=None, teacher_feats:dict|None=None,
+                ce_target:torch.Tensor|None=None, # rows of probabilities for the cross-entropy instead of `labels` (mixup's)
+               ) -> tuple:
+        "The total loss and a dict of each weighted (and warmed-up) term, detached."
+        target = labels if ce_target is None else ce_target.float()
+        parts = {'ce': self.ce_weight * F.cross_entropy(student_logits.float(), target)}
         for k, m in zip(self.keys, self.terms):
             if m.inputs == 'features':
                 v = m(self._feats(student_feats, m.student_layer, 'student'), self._feats(teacher_feats, m.teacher_layer, 'teacher'), labels)
             else: v = m(student_logits, teacher_logits, labels)
-            parts[k] = m.weight * v
+            parts[k] = m.weight * (1. if self.progress is None else m.ramp(*self.progress)) * v
         total = sum(parts.values())
         return total, {k: v.detach() for k, v in parts.items()}
     def settings(self) -> dict:

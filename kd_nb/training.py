@@ -21,8 +21,8 @@ from .methods import Tap, Tapped, Distiller, as_distiller, cache_nbytes, check_c
 __all__ = ['SCHEDULES', 'tta_forward', 'get_logits', 'evaluate', 'per_class_accuracy', 'save_checkpoint', 'load_checkpoint',
            'NonFiniteLossError', 'TrainState', 'resume_from', 'TrainingStopped', 'stop_on_signals', 'stop_requested',
            'train_epoch', 'epoch_record', 'DistributedStep', 'fit', 'train', 'AirbenchSGD', 'Lookahead', 'TrainFirst',
-           'smoothed_ce', 'train_fast_teacher', 'teacher_logits', 'teacher_features', 'check_method',
-           'distillation_step', 'train_kd']
+           'smoothed_ce', 'train_fast_teacher', 'teacher_logits', 'teacher_features', 'check_method', 'ViewLogits',
+           'distillation_step', 'TermProgress', 'train_kd']
 
 # %% ../nbs/07_training.ipynb #9973de15
 def _channels_last(model, device, precision) -> bool:
@@ -124,6 +124,7 @@ def save_checkpoint(path:str|Path, # where to write; the folder is created
     if torch.cuda.is_available(): state['cuda_rng'] = torch.cuda.get_rng_state_all()
     if isinstance(loader, TensorLoader): state['loader_rng'] = loader.gen.get_state()
     if getattr(loader, 'flips', None) is not None: state['loader_flips'] = loader.flips   # alternating flips: each image's own
+    if getattr(loader, 'view_offsets', None) is not None: state['loader_view_offsets'] = loader.view_offsets.cpu()   # stored views: each image's first
     if partial is not None: state['partial'] = partial
     if callbacks: state['callbacks'] = [cb.state_dict() if hasattr(cb, 'state_dict') else {} for cb in callbacks]
     atomic_write(path, lambda tmp: torch.save(state, tmp), 'the checkpoint')
@@ -218,6 +219,7 @@ def resume_from(state:TrainState, # the state to load into, made by `TrainState.
     if 'cuda_rng' in st and torch.cuda.is_available(): torch.cuda.set_rng_state_all(st['cuda_rng'])
     if 'loader_rng' in st and isinstance(state.loader, TensorLoader): state.loader.gen.set_state(st['loader_rng'])
     if 'loader_flips' in st and isinstance(state.loader, TensorLoader): state.loader.flips = st['loader_flips'].to(torch.bool)
+    if 'loader_view_offsets' in st and getattr(state.loader, 'views', None) is not None: state.loader.view_offsets = st['loader_view_offsets'].to(state.loader.device)
     for cb, d in zip(state.callbacks, st.get('callbacks', [])):
         if d: cb.load_state_dict(d)
     state.history, state.epoch = st['history'], st['epoch']
@@ -386,6 +388,7 @@ def fit(model:nn.Module, # the model to train
     quiet = quiet or not is_main()   # several processes: one reports
     config = dict(config or {}, model=type(model).__name__, lr=lr, epochs=epochs, precision=state.precision)
     if schedule: config.update(schedule=schedule, total_steps=epochs * len(loader))   # the schedule's shape depends on the run's length
+    if getattr(loader, 'views', None) is not None: config['views'] = loader.views.key   # a resume from another view cache is refused
     if optimizer is not None or callbacks: config.update(optimizer=_describe(optimizer), callbacks=[_describe(c) for c in callbacks], total_steps=state.total_steps)
     if checkpoint is not None and resume and resume_from(state, checkpoint, config) and not quiet:
         print(f"{desc}: resumed from {Path(checkpoint).name} after epoch {state.epoch}")
@@ -422,14 +425,27 @@ def _ce(model, x, y, idx):
     logits = model(x)
     return F.cross_entropy(logits.float(), y), logits
 
+def _view_targets(loader):
+    "`targets(idx, classes)`: the label term's targets of a loader of mixed stored views (λ-mixed one-hot rows); None for any other loader."
+    v = getattr(loader, 'views', None)
+    if v is None or not v.spec.mixup: return None
+    return lambda idx, classes: v.targets(loader.y, idx, loader.view_ids(idx), classes)
+
+def _mixed_ce(targets):
+    "Cross-entropy against mixed labels: the plain student's loss on mixed views."
+    def loss_fn(model, x, y, idx):
+        logits = model(x); return F.cross_entropy(logits.float(), targets(idx, logits.shape[1])), logits
+    return loss_fn
+
 def train(model:nn.Module, # the model to train
           loader, # the training data
           epochs:int=10, lr:float=1e-3, # the tutorial's settings
           device=None, # default: `get_device()`
           **kwargs, # passed to `fit`: `valid_loader`, `quiet`, `checkpoint`, `resume`, `config`, `desc`, `precision`, `schedule`
          ) -> list:
-    "Train `model` with cross-entropy and Adam; returns the per-epoch history."
-    return fit(model, loader, _ce, epochs, lr, device, **kwargs)
+    "Train `model` with cross-entropy and Adam (on mixed labels for mixed stored views); returns the per-epoch history."
+    t = _view_targets(loader)
+    return fit(model, loader, _ce if t is None else _mixed_ce(t), epochs, lr, device, **kwargs)
 
 # %% ../nbs/07_training.ipynb #a66ea90f
 @dataclass
@@ -561,7 +577,12 @@ def check_method(method, # what `train_kd(method=...)` takes: a name or spec, a 
     return dist
 
 # %% ../nbs/07_training.ipynb #e369d820
-def _fixed_inputs(loader): return isinstance(loader, TensorLoader) and not loader.augment  # the same images every epoch
+def _fixed_inputs(loader): return isinstance(loader, TensorLoader) and not loader.augment and loader.views is None  # the same images every epoch
+
+class ViewLogits:
+    "The cached teacher logits of a loader of stored views, looked up as `outputs[0][idx]`: each image's logits for the view its epoch picks."
+    def __init__(self, loader, device): self.loader, self.device = loader, device
+    def __getitem__(self, idx): return self.loader.views.teacher_logits(idx, self.loader.view_ids(idx)).to(self.device)
 
 def _check_logits(outputs, loader, k):
     if not _fixed_inputs(loader):
@@ -591,6 +612,7 @@ def _given_outputs(outputs, loader, k, layers, device) -> tuple:
 def _teacher_outputs(dist, teacher, loader, given, cache:bool, k:int, device, prec) -> tuple|None:
     "`(logits, features)` for every training image: `given`, checked, or computed once; None when the teacher must run live."
     if given is not None: return _given_outputs(given, loader, k, dist.teacher_layers, device)
+    if cache and getattr(loader, 'views', None) is not None and not dist.teacher_layers: return ViewLogits(loader, device), {}   # stored views: their logits
     if not (cache and _fixed_inputs(loader)): return None
     if not dist.teacher_layers: return teacher_logits(teacher, loader, device, prec), {}
     out = teacher_features(teacher, loader, dist.teacher_layers, device, prec)
@@ -601,6 +623,7 @@ def distillation_step(dist:Distiller, # the method, set up (see `check_method`)
                       teacher:nn.Module, # the frozen teacher, in eval mode
                       outputs:tuple|None, # `(logits, features)` of every training image, or None: the teacher runs on each batch
                       device=None, precision:str='fp32', # where and how a live teacher runs
+                      targets=None, # `targets(idx, classes)`: the label term's targets when they are not the labels (mixed views; see `_view_targets`)
                      ):
     "The `loss_fn` of `fit` for distillation: `(loss, student logits, terms)`, the teacher's outputs looked up by index or computed live."
     live = teacher if outputs is not None or precision == 'fp32' else _for_inference(teacher, torch.device(device), precision)
@@ -610,9 +633,19 @@ def distillation_step(dist:Distiller, # the method, set up (see `check_method`)
         else:
             with torch.no_grad(), Tap(live, dist.teacher_layers, 'teacher') as tt: t = live(x)
             f = tt.outputs()
-        loss, terms = dist(logits, t, y, ts.outputs(), f)
+        loss, terms = dist(logits, t, y, ts.outputs(), f, ce_target=None if targets is None else targets(idx, logits.shape[1]))
         return loss, logits, terms
     return loss_fn
+
+# %% ../nbs/07_training.ipynb #d419c819
+class TermProgress:
+    "For `fit(callbacks=...)`: before each step, tells a `Distiller` how far the run is (in epochs, counting that step) so that its terms can warm up; it follows the run's epoch and step, so a resumed run goes on exactly."
+    def __init__(self, dist:Distiller): self.dist, self.done, self.per = dist, 0, 1
+    def __repr__(self): return "TermProgress()"
+    def _tell(self, state): self.dist.set_progress((self.done + 1) / self.per, state.total_steps / self.per)
+    def before_epoch(self, state): self.per = len(state.loader); self.done = state.epoch * self.per + state.step; self._tell(state)
+    def after_step(self, state): self.done += 1; self._tell(state)
+    def after_fit(self, state): self.dist.progress = None   # outside training: every term at full weight
 
 # %% ../nbs/07_training.ipynb #12fb0bfb
 def train_kd(teacher:nn.Module, # the trained teacher; frozen, in eval mode
@@ -631,8 +664,12 @@ def train_kd(teacher:nn.Module, # the trained teacher; frozen, in eval mode
     t0 = time.perf_counter()
     outputs = _teacher_outputs(dist, teacher, loader, teacher_outputs, cache_teacher, k, device, prec)
     teacher_seconds = time.perf_counter() - t0
+    if outputs is None and getattr(loader, 'views', None) is not None and not kwargs.get('quiet'):
+        print(f"note: {dist.label} " + (f"taps the teacher's layers {dist.teacher_layers}" if dist.teacher_layers else "was asked for a live teacher") +
+              ": the teacher runs on each stored view, every epoch")
     kwargs['config'] = dict(kwargs.get('config') or {}, method=dist.settings(), teacher=type(teacher).__name__)
-    hist = fit(student, loader, distillation_step(dist, teacher, outputs, device, prec), epochs, lr, device,
+    if dist.needs_progress: kwargs['callbacks'] = [*kwargs.get('callbacks', ()), TermProgress(dist)]   # its terms warm up
+    hist = fit(student, loader, distillation_step(dist, teacher, outputs, device, prec, _view_targets(loader)), epochs, lr, device,
                desc=kwargs.pop('desc', 'kd'), precision=prec, extra=dist, **kwargs)
     for h in hist: h['teacher_cached'] = outputs is not None
     if hist: hist[0]['teacher_pass_seconds'] = teacher_seconds
