@@ -15,9 +15,9 @@ from .core import autocast, format_bytes, get_device, resolve_precision
 __all__ = ['TUTORIAL_MEAN', 'TUTORIAL_STD', 'CIFAR10_MEAN', 'CIFAR10_STD', 'CIFAR10_CLASSES', 'FASHION_MNIST_CLASSES', 'DATASETS',
            'DEBIAN_FASHION_MNIST', 'AUGMENTS', 'DatasetInfo', 'dataset_info', 'get_data_dir', 'read_npz', 'read_idx',
            'ImageArrays', 'sample_indices', 'load_arrays', 'synthetic_arrays', 'load_or_synthetic', 'apply_views',
-           'TensorLoader', 'fits_on', 'get_loaders', 'ArrayImageDataset', 'tutorial_transform', 'ViewSpec',
-           'make_views', 'view_nbytes', 'Views', 'show_images', 'available_memory', 'check_memory', 'peak_memory',
-           'StepMemory', 'step_memory', 'free_memory', 'check_batch_fits']
+           'TensorLoader', 'fits_on', 'get_loaders', 'ArrayImageDataset', 'tutorial_transform', 'show_images',
+           'available_memory', 'check_memory', 'peak_memory', 'StepMemory', 'step_memory', 'free_memory',
+           'check_batch_fits', 'ViewSpec', 'make_views', 'view_nbytes', 'Views']
 
 # %% ../nbs/02_data.ipynb #cd132858
 TUTORIAL_MEAN = (0.456, 0.456, 0.406) # the tutorial's normalisation (ImageNet's red mean would be 0.485)
@@ -346,78 +346,6 @@ def tutorial_transform(mean:tuple=TUTORIAL_MEAN, std:tuple=TUTORIAL_STD):
     import torchvision.transforms as T
     return T.Compose([T.ToTensor(), T.Normalize(mean=mean, std=std)])
 
-# %% ../nbs/02_data.ipynb #54f67250
-from .core import seed_for
-
-# %% ../nbs/02_data.ipynb #8655f855
-@dataclass(frozen=True)
-class ViewSpec:
-    "How the stored views of every training image are drawn: K of them, an `AUGMENTS` policy, optional mixup, a seed."
-    k:int=8 # views per image, 1 … 255
-    augment:bool|str=True # the crops: a key of `AUGMENTS` (its padding); flips are drawn per view
-    mixup:bool=False # each view mixed with a view of another image: λ = max(u, 1-u), u uniform, so the image itself dominates
-    seed:int=0 # the views are drawn from it alone
-    def __post_init__(self):
-        if isinstance(self.k, bool) or not isinstance(self.k, int) or not 1 <= self.k <= 255: raise ValueError(f"views must be an int from 1 to 255, got {self.k!r}")
-        if self.augment not in AUGMENTS: raise ValueError(f"the views' augment must be one of {list(AUGMENTS)}, got {self.augment!r}")
-    @property
-    def pad(self) -> int: return AUGMENTS[self.augment]['pad']
-    @property
-    def reflect(self) -> bool: return AUGMENTS[self.augment]['reflect']
-
-# %% ../nbs/02_data.ipynb #6b56dcc7
-_VIEW_DTYPES = dict(flip=torch.uint8, dy=torch.uint8, dx=torch.uint8,   # 3 bytes a view
-                    partner=torch.int32, lam=torch.float16, pflip=torch.uint8, pdy=torch.uint8, pdx=torch.uint8)   # 9 more with mixup
-
-def _draw_view(n:int, spec:ViewSpec, k:int) -> dict:
-    "View `k` of each of `n` images, from its own random stream."
-    g, m = torch.Generator().manual_seed(seed_for('views', spec.seed, k)), 2 * spec.pad + 1
-    v = dict(flip=torch.rand(n, generator=g) < 0.5, dy=torch.randint(0, m, (n,), generator=g), dx=torch.randint(0, m, (n,), generator=g))
-    if spec.mixup:
-        u = torch.rand(n, generator=g)
-        v.update(partner=(torch.arange(n) + torch.randint(1, n, (n,), generator=g)) % n, lam=torch.maximum(u, 1 - u),   # never the image itself
-                 pflip=torch.rand(n, generator=g) < 0.5, pdy=torch.randint(0, m, (n,), generator=g), pdx=torch.randint(0, m, (n,), generator=g))
-    return v
-
-def make_views(n:int, # training images
-               spec:ViewSpec) -> dict:
-    "The parameters of `spec.k` views of each of `n` images: N×K tensors in their storage types."
-    if spec.mixup and n < 2: raise ValueError("mixup needs at least two training images")
-    drawn = [_draw_view(n, spec, k) for k in range(spec.k)]
-    return {name: torch.stack([d[name] for d in drawn], 1).to(dt) for name, dt in _VIEW_DTYPES.items() if name in drawn[0]}
-
-def view_nbytes(n:int, k:int, classes:int, mixup:bool=False) -> int:
-    "Bytes of a view cache: the teacher's fp16 logits and the parameters of N×K views, and each image's first view."
-    return n * k * (2 * classes + 3 + (9 if mixup else 0)) + n
-
-# %% ../nbs/02_data.ipynb #9061ae84
-class Views:
-    "K stored views of each training image: their parameters (`make_views`), the teacher's logits for each (N×K×C, fp16), and how a view is rendered."
-    def __init__(self, spec:ViewSpec, params:dict, logits:torch.Tensor|None=None, key:str=''):
-        self.spec, self.params, self.logits, self.key = spec, params, logits, key
-    @property
-    def n(self) -> int: return len(self.params['dy'])
-    def to(self, device) -> Views:
-        mv = lambda t: None if t is None else t.to(device)
-        return Views(self.spec, {k: mv(v) for k, v in self.params.items()}, mv(self.logits), self.key)
-    def render(self, loader, # a `TensorLoader` of the training images: their pixels and normalisation
-               idx:torch.Tensor, # dataset indices
-               k:torch.Tensor, # the view of each
-              ) -> torch.Tensor:
-        "Normalised pixels of view `k[j]` of image `idx[j]`: what the teacher was run on, and what the student gets."
-        p, s = {name: v[idx, k] for name, v in self.params.items()}, self.spec
-        z = loader.normalize(apply_views(loader.x[idx], p['dy'], p['dx'], p['flip'], s.pad, s.reflect))
-        if not s.mixup: return z
-        zb = loader.normalize(apply_views(loader.x[p['partner'].long()], p['pdy'], p['pdx'], p['pflip'], s.pad, s.reflect))
-        lam = p['lam'].float()[:, None, None, None]
-        return lam * z + (1 - lam) * zb
-    def teacher_logits(self, idx, k) -> torch.Tensor: return self.logits[idx, k].float()
-    def targets(self, y:torch.Tensor, # all the training labels
-                idx, k, classes:int) -> torch.Tensor:
-        "The label term's targets of mixed views: λ·onehot(y_i) + (1-λ)·onehot(y_partner)."
-        lam, one = self.params['lam'][idx, k].float()[:, None], lambda t: torch.nn.functional.one_hot(t, classes).float()
-        return lam * one(y[idx]) + (1 - lam) * one(y[self.params['partner'][idx, k].long()])
-
 # %% ../nbs/02_data.ipynb #b64e4648
 def show_images(x, # uint8 images N×H×W×C
                 y=None, # labels, shown as class names
@@ -616,3 +544,75 @@ def check_batch_fits(model:torch.nn.Module, # the model that will train (or infe
     raise MemoryError(f"{what or ('a training step' if train else 'an inference batch')} of {batch_size:,} images of "
                       f"{'×'.join(map(str, image_shape))} in {prec} needs about {format_bytes(mem.estimate)} on {device.type}, but "
                       f"{format_bytes(avail)} is free (of which a step may take {usable:.0%}): {fix}")
+
+# %% ../nbs/02_data.ipynb #54f67250
+from .core import seed_for
+
+# %% ../nbs/02_data.ipynb #8655f855
+@dataclass(frozen=True)
+class ViewSpec:
+    "How the stored views of every training image are drawn: K of them, an `AUGMENTS` policy, optional mixup, a seed."
+    k:int=8 # views per image, 1 … 255
+    augment:bool|str=True # the crops: a key of `AUGMENTS` (its padding); flips are drawn per view
+    mixup:bool=False # each view mixed with a view of another image: λ = max(u, 1-u), u uniform, so the image itself dominates
+    seed:int=0 # the views are drawn from it alone
+    def __post_init__(self):
+        if isinstance(self.k, bool) or not isinstance(self.k, int) or not 1 <= self.k <= 255: raise ValueError(f"views must be an int from 1 to 255, got {self.k!r}")
+        if self.augment not in AUGMENTS: raise ValueError(f"the views' augment must be one of {list(AUGMENTS)}, got {self.augment!r}")
+    @property
+    def pad(self) -> int: return AUGMENTS[self.augment]['pad']
+    @property
+    def reflect(self) -> bool: return AUGMENTS[self.augment]['reflect']
+
+# %% ../nbs/02_data.ipynb #6b56dcc7
+_VIEW_DTYPES = dict(flip=torch.uint8, dy=torch.uint8, dx=torch.uint8,   # 3 bytes a view
+                    partner=torch.int32, lam=torch.float16, pflip=torch.uint8, pdy=torch.uint8, pdx=torch.uint8)   # 9 more with mixup
+
+def _draw_view(n:int, spec:ViewSpec, k:int) -> dict:
+    "View `k` of each of `n` images, from its own random stream."
+    g, m = torch.Generator().manual_seed(seed_for('views', spec.seed, k)), 2 * spec.pad + 1
+    v = dict(flip=torch.rand(n, generator=g) < 0.5, dy=torch.randint(0, m, (n,), generator=g), dx=torch.randint(0, m, (n,), generator=g))
+    if spec.mixup:
+        u = torch.rand(n, generator=g)
+        v.update(partner=(torch.arange(n) + torch.randint(1, n, (n,), generator=g)) % n, lam=torch.maximum(u, 1 - u),   # never the image itself
+                 pflip=torch.rand(n, generator=g) < 0.5, pdy=torch.randint(0, m, (n,), generator=g), pdx=torch.randint(0, m, (n,), generator=g))
+    return v
+
+def make_views(n:int, # training images
+               spec:ViewSpec) -> dict:
+    "The parameters of `spec.k` views of each of `n` images: N×K tensors in their storage types."
+    if spec.mixup and n < 2: raise ValueError("mixup needs at least two training images")
+    drawn = [_draw_view(n, spec, k) for k in range(spec.k)]
+    return {name: torch.stack([d[name] for d in drawn], 1).to(dt) for name, dt in _VIEW_DTYPES.items() if name in drawn[0]}
+
+def view_nbytes(n:int, k:int, classes:int, mixup:bool=False) -> int:
+    "Bytes of a view cache: the teacher's fp16 logits and the parameters of N×K views, and each image's first view."
+    return n * k * (2 * classes + 3 + (9 if mixup else 0)) + n
+
+# %% ../nbs/02_data.ipynb #9061ae84
+class Views:
+    "K stored views of each training image: their parameters (`make_views`), the teacher's logits for each (N×K×C, fp16), and how a view is rendered."
+    def __init__(self, spec:ViewSpec, params:dict, logits:torch.Tensor|None=None, key:str=''):
+        self.spec, self.params, self.logits, self.key = spec, params, logits, key
+    @property
+    def n(self) -> int: return len(self.params['dy'])
+    def to(self, device) -> Views:
+        mv = lambda t: None if t is None else t.to(device)
+        return Views(self.spec, {k: mv(v) for k, v in self.params.items()}, mv(self.logits), self.key)
+    def render(self, loader, # a `TensorLoader` of the training images: their pixels and normalisation
+               idx:torch.Tensor, # dataset indices
+               k:torch.Tensor, # the view of each
+              ) -> torch.Tensor:
+        "Normalised pixels of view `k[j]` of image `idx[j]`: what the teacher was run on, and what the student gets."
+        p, s = {name: v[idx, k] for name, v in self.params.items()}, self.spec
+        z = loader.normalize(apply_views(loader.x[idx], p['dy'], p['dx'], p['flip'], s.pad, s.reflect))
+        if not s.mixup: return z
+        zb = loader.normalize(apply_views(loader.x[p['partner'].long()], p['pdy'], p['pdx'], p['pflip'], s.pad, s.reflect))
+        lam = p['lam'].float()[:, None, None, None]
+        return lam * z + (1 - lam) * zb
+    def teacher_logits(self, idx, k) -> torch.Tensor: return self.logits[idx, k].float()
+    def targets(self, y:torch.Tensor, # all the training labels
+                idx, k, classes:int) -> torch.Tensor:
+        "The label term's targets of mixed views: λ·onehot(y_i) + (1-λ)·onehot(y_partner)."
+        lam, one = self.params['lam'][idx, k].float()[:, None], lambda t: torch.nn.functional.one_hot(t, classes).float()
+        return lam * one(y[idx]) + (1 - lam) * one(y[self.params['partner'][idx, k].long()])
