@@ -107,12 +107,14 @@ def save_results(path:Path, res:dict):
 def has_run(res:dict, key:str, seed:int) -> bool: return key in res and seed in res[key]['seeds']
 
 def add_run(res:dict, key:str, run, meta:dict|None=None):
-    "Append one student's result (a `StudentRun`) to `res[key]`, kept in seed order."
+    "Append one student's result (a `StudentRun`) to `res[key]`, kept in seed order; with a validation split, its `valid_acc` too."
     e = res.setdefault(key, dict(meta or {}, acc=[], seeds=[], seconds=[], train_loss=[], history=[]))
-    rows = list(zip(e['seeds'], e['acc'], e['seconds'], e['train_loss'], e['history']))
-    rows.append((run.seed, run.acc, run.seconds, run.history[-1]['train_loss'] if run.history else None, run.history))
+    va = getattr(run, 'valid_acc', None)
+    cols = ('seeds', 'acc', 'seconds', 'train_loss', 'history') + (('valid_acc',) if va is not None or 'valid_acc' in e else ())
+    rows = list(zip(*(e.get(k, [None] * len(e['seeds'])) for k in cols)))
+    rows.append((run.seed, run.acc, run.seconds, run.history[-1]['train_loss'] if run.history else None, run.history, va)[:len(cols)])
     rows.sort(key=lambda r: r[0])
-    for i, k in enumerate(('seeds', 'acc', 'seconds', 'train_loss', 'history')): e[k] = [r[i] for r in rows]
+    for i, k in enumerate(cols): e[k] = [r[i] for r in rows]
 
 def start_session(res:dict) -> dict:
     "Record this session's hardware and command line in `res` (the first session's hardware is `res['hardware']`)."

@@ -87,13 +87,15 @@ def _parser():
         "the teacher's logits for each computed once and kept in the teacher cache; then a distilled epoch costs what a plain one does (default: 0, none)")
     add('--mixup', action=argparse.BooleanOptionalAction, default=False, help="with --views: mix each stored view with a view of another image, "
         "and its label with that image's (default: off)")
+    add('--valid', type=_nonneg_int, default=0, help="hold out this many training images (stratified, always the same ones) as a validation split: "
+        "nothing trains on them, every student reports its accuracy there, to choose settings by; the test set then only reports (default: 0, none)")
     add('--quiet', action='store_true', help="no progress output (without it: bars on a terminal, one line per epoch in a log)")
     return p
 
 # %% ../nbs/12_cli.ipynb #aabe53d0
-def _parse(argv=None) -> argparse.Namespace:
-    "The command line, with a `--recipe`'s settings as the defaults of the options it sets."
-    p = _parser(); a = p.parse_args(argv)
+def _parse(argv=None, parser=None) -> argparse.Namespace:
+    "The command line, with a `--recipe`'s settings as the defaults of the options it sets; `parser()` makes the parser (default `kd_nb_compare`'s)."
+    p = (parser or _parser)(); a = p.parse_args(argv)
     if a.recipe: p.set_defaults(**recipe_fields(a.recipe, a.teacher_arch, a.teacher_recipe)); a = p.parse_args(argv)
     return a
 
@@ -113,7 +115,7 @@ def _cli_config(a:argparse.Namespace) -> Config:
                   test_subset=a.test_subset if a.test_subset is not None else (2000 if a.quick else None), precision=a.precision,
                   data_folder=a.data_folder, image_size=a.image_size, teacher_arch=a.teacher_arch, student_arch=a.student_arch,
                   teacher_weights=a.teacher_weights, teacher_epochs=a.teacher_epochs, teacher_lr=a.teacher_lr, augment=a.augment, schedule=a.schedule,
-                  teacher_recipe=a.teacher_recipe, views=a.views, mixup=a.mixup, ce_weight=a.ce_weight)
+                  teacher_recipe=a.teacher_recipe, views=a.views, mixup=a.mixup, ce_weight=a.ce_weight, valid=a.valid)
 
 # %% ../nbs/12_cli.ipynb #fa5245f2
 def _report(r:dict, a:argparse.Namespace) -> str:
@@ -121,6 +123,8 @@ def _report(r:dict, a:argparse.Namespace) -> str:
     text = (f"\n{results_table(r)}\n\n{r['n_train']} training images, {r['epochs']} epochs{several}, {r['device']}, {r['precision']}; "
             f"{r['seconds_this_run']:.0f} s this run{' (teacher reused)' if r['teacher_reused'] else ''}. Written to {a.out}/"
             f"{' (with student.onnx and student_kd.onnx)' if a.export else ''}")
+    if r.get('valid_acc'): text += (f"\nOn the {r['n_valid']:,} held-out validation images (choose by these; the test set reports): "
+                                    + ', '.join(f"{k} {v:.2f}%" for k, v in r['valid_acc'].items()))
     return text + (f"\n\n{methods_table(r)}" if len(r.get('methods') or {}) > 1 else '')
 
 def _resume_command(argv) -> str:

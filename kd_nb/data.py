@@ -5,7 +5,7 @@
 # %% ../nbs/02_data.ipynb #f49b3cc0
 from __future__ import annotations
 import copy, ctypes, ctypes.util, gzip, hashlib, os, re, zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 import numpy as np
 import torch
@@ -14,9 +14,9 @@ from .core import autocast, format_bytes, get_device, resolve_precision
 # %% auto #0
 __all__ = ['TUTORIAL_MEAN', 'TUTORIAL_STD', 'CIFAR10_MEAN', 'CIFAR10_STD', 'CIFAR10_CLASSES', 'FASHION_MNIST_CLASSES', 'DATASETS',
            'DEBIAN_FASHION_MNIST', 'AUGMENTS', 'DatasetInfo', 'dataset_info', 'get_data_dir', 'read_npz', 'read_idx',
-           'ImageArrays', 'sample_indices', 'load_arrays', 'synthetic_arrays', 'load_or_synthetic', 'apply_views',
-           'TensorLoader', 'fits_on', 'get_loaders', 'ArrayImageDataset', 'tutorial_transform', 'show_images',
-           'available_memory', 'check_memory', 'peak_memory', 'StepMemory', 'step_memory', 'free_memory',
+           'ImageArrays', 'sample_indices', 'load_arrays', 'synthetic_arrays', 'load_or_synthetic', 'holdout',
+           'apply_views', 'TensorLoader', 'fits_on', 'get_loaders', 'ArrayImageDataset', 'tutorial_transform',
+           'show_images', 'available_memory', 'check_memory', 'peak_memory', 'StepMemory', 'step_memory', 'free_memory',
            'check_batch_fits', 'ViewSpec', 'make_views', 'view_nbytes', 'Views']
 
 # %% ../nbs/02_data.ipynb #cd132858
@@ -123,6 +123,8 @@ class ImageArrays:
     "A dataset as uint8 arrays (N×H×W×C) and int64 labels, with its classes and normalisation."
     x_train:np.ndarray; y_train:np.ndarray; x_test:np.ndarray; y_test:np.ndarray
     info:DatasetInfo; source:str=''
+    x_valid:np.ndarray|None=None; y_valid:np.ndarray|None=None # a validation split held out of the training images (`holdout`), or None
+    valid_seed:int|None=None # the seed that chose it
     @property
     def classes(self): return self.info.classes
     def fingerprint(self) -> str:
@@ -131,7 +133,8 @@ class ImageArrays:
         for a in (self.x_train, self.y_train): h.update(str(a.shape).encode()); h.update(np.ascontiguousarray(a).data)
         return h.hexdigest()[:16]
     def __repr__(self):
-        return (f"ImageArrays({self.info.name}: train {self.x_train.shape}, test {self.x_test.shape}, "
+        va = '' if self.y_valid is None else f", valid {self.x_valid.shape}"
+        return (f"ImageArrays({self.info.name}: train {self.x_train.shape}{va}, test {self.x_test.shape}, "
                 f"{len(self.classes)} classes, from {_short(self.source)})")
 
 def sample_indices(n_total:int, # the number of items
@@ -183,6 +186,22 @@ def load_or_synthetic(name:str='cifar10', subset:int=2000, test_subset:int=500, 
         return load_arrays(name, root, subset, test_subset, download=False)
     print(f"no local copy of {name} in {root}: using synthetic images")
     return synthetic_arrays(name, subset, test_subset)
+
+# %% ../nbs/02_data.ipynb #757d06e6
+def holdout(data:ImageArrays, # the dataset, without a validation split
+            n:int=5000, # training images held out: the same share of each class (largest remainders)
+            seed:int=0, # chooses them; fixed, so that every run holds out the same images
+           ) -> ImageArrays:
+    "`data` with `n` training images moved to a validation split (`x_valid`, `y_valid`), stratified by class; the rest keep their order."
+    if data.y_valid is not None: raise ValueError(f"the data already hold out {len(data.y_valid):,} validation images")
+    y, N = np.asarray(data.y_train), len(data.y_train)
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 0 < n < N:
+        raise ValueError(f"the validation split must be from 1 to {N - 1:,} of the {N:,} training images, got {n!r}")
+    counts = np.bincount(y, minlength=len(data.classes)); share = counts * n / N
+    quota = np.floor(share).astype(int); quota[np.argsort(-(share - quota), kind='stable')[:n - quota.sum()]] += 1
+    rng, valid = np.random.default_rng(seed), np.zeros(N, bool)
+    for c, q in enumerate(quota): valid[rng.permutation(np.flatnonzero(y == c))[:q]] = True
+    return replace(data, x_train=data.x_train[~valid], y_train=data.y_train[~valid], x_valid=data.x_train[valid], y_valid=data.y_train[valid], valid_seed=seed)
 
 # %% ../nbs/02_data.ipynb #0abce91a
 AUGMENTS = {True: dict(pad=4, reflect=False, alternate=False), # random flips, random crops after 4 pixels of zero padding: the usual CIFAR recipe
@@ -323,13 +342,16 @@ def get_loaders(data:ImageArrays, # the dataset, from `load_arrays`
                 seed:int|None=42, # seeds the training loader's shuffling
                 augment:bool|str=False, # augment the training batches: True or 'airbench' (see `TensorLoader`)
                 views=None, # stored views for the training loader instead (a `Views`; see `TensorLoader`)
+                valid:bool=False, # also a loader of the validation split (`holdout`): (train, valid, test)
                ) -> tuple:
-    "Training (shuffled) and test loaders for `data`, as the tutorial's."
+    "Training (shuffled) and test loaders for `data`, as the tutorial's; with `valid`, the validation split's loader between them."
+    if valid and data.y_valid is None: raise ValueError("valid=True needs a validation split: hold one out first with holdout(data, n)")
     mean, std = mean or data.info.mean, std or data.info.std
-    nbytes = data.x_train.nbytes + data.x_test.nbytes
+    nbytes = data.x_train.nbytes + data.x_test.nbytes + (0 if data.x_valid is None else data.x_valid.nbytes)
     kw = dict(batch_size=batch_size, mean=mean, std=std, device=device if fits_on(device, nbytes) else 'cpu')
-    return (TensorLoader(data.x_train, data.y_train, shuffle=True, seed=seed, augment=augment, views=views, **kw),
-            TensorLoader(data.x_test, data.y_test, shuffle=False, **kw))
+    train_dl, test_dl = (TensorLoader(data.x_train, data.y_train, shuffle=True, seed=seed, augment=augment, views=views, **kw),
+                         TensorLoader(data.x_test, data.y_test, shuffle=False, **kw))
+    return (train_dl, TensorLoader(data.x_valid, data.y_valid, shuffle=False, **kw), test_dl) if valid else (train_dl, test_dl)
 
 # %% ../nbs/02_data.ipynb #11cb8277
 class ArrayImageDataset(torch.utils.data.Dataset):
@@ -610,6 +632,11 @@ class Views:
         zb = loader.normalize(apply_views(loader.x[p['partner'].long()], p['pdy'], p['pdx'], p['pflip'], s.pad, s.reflect))
         lam = p['lam'].float()[:, None, None, None]
         return lam * z + (1 - lam) * zb
+    def first(self, k:int) -> Views:
+        "The first `k` views of each image: the views `make_views` draws for K = `k` (each view has its own stream), with their logits."
+        if not 1 <= k <= self.spec.k: raise ValueError(f"first(k) needs k from 1 to the {self.spec.k} stored views, got {k}")
+        lg = None if self.logits is None else self.logits[:, :k]
+        return Views(replace(self.spec, k=k), {n: v[:, :k] for n, v in self.params.items()}, lg, f"{self.key}:first{k}" if self.key else '')
     def teacher_logits(self, idx, k) -> torch.Tensor: return self.logits[idx, k].float()
     def targets(self, y:torch.Tensor, # all the training labels
                 idx, k, classes:int) -> torch.Tensor:

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from .core import get_device, seed_everything, in_test, hardware_info, resolve_precision, PRECISIONS, require, atomic_write, cache_lock
 from .distributed import is_main, describe, on_main, main_first, rank_local, barrier, check_shareable
-from .data import ImageArrays, load_arrays, get_loaders, dataset_info, check_batch_fits, ViewSpec
+from .data import ImageArrays, load_arrays, get_loaders, dataset_info, check_batch_fits, ViewSpec, holdout
 from .sources import load_folder
 from .models import count_params, models_for, build_model, check_model_name
 from .methods import parse_methods, Distiller
@@ -24,8 +24,8 @@ from .views import view_cache, check_views_fit
 # %% auto #0
 __all__ = ['TEACHER_RECIPES', 'RECIPES', 'RENAMED_RECIPES', 'TUTORIAL', 'Config', 'default_cache_dir', 'teacher_key',
            'get_teacher', 'load_teacher', 'Comparison', 'student_keys', 'StudentRun', 'StudentPlan', 'train_student',
-           'ComparisonResults', 'results_dict', 'run_settings', 'claim_output', 'compare', 'check_recipe',
-           'recipe_fields', 'recipe', 'plot_predictions', 'plot_teacher_temperatures', 'save_outputs']
+           'ComparisonResults', 'results_dict', 'run_settings', 'claim_output', 'prepare_students', 'compare',
+           'check_recipe', 'recipe_fields', 'recipe', 'plot_predictions', 'plot_teacher_temperatures', 'save_outputs']
 
 # %% ../nbs/11_experiment.ipynb #a29853d2
 def _check_int(name, v):
@@ -62,6 +62,7 @@ class Config:
     views:int=0 # K from 1 to 255: the students train on K stored views (crops and flips) of each training image, the teacher's logits for each computed once (`kd_nb.views.view_cache`); 0: none
     mixup:bool=False # with `views`: each stored view mixed with a view of another image, and its label with that image's (function matching)
     ce_weight:float|None=None # the label term's weight in every distilled student (0: the teacher's outputs alone); None: each method's own
+    valid:int=0 # training images held out as a validation split (`kd_nb.data.holdout`, stratified, always the same ones): every student reports its accuracy there, for choosing settings; 0: none
     def __post_init__(self):
         if self.data_folder is None:
             dataset_info(self.dataset)
@@ -74,6 +75,7 @@ class Config:
         if self.teacher_recipe is None: self.teacher_recipe = 'airbench' if self.teacher_arch == 'airbench94' else 'adam'
         if self.teacher_recipe not in TEACHER_RECIPES: raise ValueError(f"teacher_recipe must be one of {', '.join(map(repr, TEACHER_RECIPES))}, got {self.teacher_recipe!r}")
         if self.teacher_epochs is None: self.teacher_epochs = min(self.epochs, 10) if self.teacher_recipe == 'airbench' else self.epochs   # airbench: its 10, fewer for a short run
+        if isinstance(self.valid, bool) or not isinstance(self.valid, int) or self.valid < 0: raise ValueError(f"valid must be an int >= 0 (0: no validation split), got {self.valid!r}")
         for k in ('epochs', 'teacher_epochs', 'batch_size', 'subset', 'test_subset'):
             if getattr(self, k) is not None or 'subset' not in k: _check_int(k, getattr(self, k))
         for k in ('lr', 'teacher_lr'):
@@ -306,6 +308,7 @@ def student_keys(distillers:list) -> list:
 class StudentRun:
     "One trained student of a comparison: its key, seed, model, history, training time, and test accuracy and loss."
     key:str; seed:int; model:torch.nn.Module; history:list; seconds:float; acc:float; loss:float; distiller:object=None
+    valid_acc:float|None=None # on the validation split, if the plan has one
 
 @dataclass
 class StudentPlan:
@@ -315,26 +318,31 @@ class StudentPlan:
     new_student:object # `new_student(seed)`: a student, built right after `seed_everything(seed)`
     several:bool=False; quiet:bool=False; resume:bool=False; out:Path|None=None
     views:object=None # stored views (`kd_nb.views.view_cache`): every student, plain or distilled, trains on them
+    valid_dl:object=None # the validation split's loader: evaluated after every epoch instead of the test set, and at the end
     def checkpoint(self, key:str, seed:int):
         if self.out is None: return None
         return self.out/'checkpoints'/(f'{key}_seed{seed}.pt' if self.several else f'{key}.pt')
 
 def train_student(plan:StudentPlan, key:str, # 'student' (cross-entropy) or a distilled student's key
                   distiller, # the student's `Distiller` (a fresh copy is trained), or None for cross-entropy alone
-                  seed:int) -> StudentRun:
+                  seed:int,
+                  callbacks:list=(), # `fit` callbacks, e.g. a tuner's pruning (`after_epoch`)
+                 ) -> StudentRun:
     "Train one student of a comparison for `seed`: built from `seed`, on a loader of its own seeded with `seed`, against the plan's teacher."
     cfg, dev = plan.cfg, plan.device
     model = plan.new_student(seed)
     dl = get_loaders(plan.data, cfg.batch_size, device=dev, seed=seed, augment=cfg.augment and plan.views is None, views=plan.views)[0]
     name = 'student' if distiller is None else distiller.label
-    kw = dict(valid_loader=plan.test_dl, quiet=plan.quiet, checkpoint=plan.checkpoint(key, seed), resume=plan.resume, schedule=cfg.schedule,
+    kw = dict(valid_loader=plan.test_dl if plan.valid_dl is None else plan.valid_dl, quiet=plan.quiet, checkpoint=plan.checkpoint(key, seed), resume=plan.resume, schedule=cfg.schedule,
               desc=f"{key} seed {seed}" if plan.several else name, config=dict(role=key, seed=seed), precision=plan.precision)
+    if callbacks: kw['callbacks'] = list(callbacks)
     t0 = time.perf_counter()
     if distiller is None: hist = train(model, dl, cfg.epochs, cfg.lr, dev, **kw)
     else: hist = train_kd(plan.teacher, model, dl, cfg.epochs, cfg.lr, dev, method=copy.deepcopy(distiller), teacher_outputs=plan.teacher_outputs, **kw)
     seconds = time.perf_counter() - t0
     ev = evaluate(model, plan.test_dl, precision=plan.precision)
-    return StudentRun(key, seed, model, hist, seconds, ev['acc'], ev['loss'], distiller)
+    va = None if plan.valid_dl is None else evaluate(model, plan.valid_dl, precision=plan.precision)['acc']
+    return StudentRun(key, seed, model, hist, seconds, ev['acc'], ev['loss'], distiller, va)
 
 # %% ../nbs/11_experiment.ipynb #236b2810
 def _run_meta(d) -> dict: return {} if d is None else dict(label=d.label, spec=d.spec, settings=d.settings())
@@ -344,12 +352,14 @@ class ComparisonResults:
     "A comparison's results as they are built: the teacher's record, then every student's run; `results_dict` gives the JSON of `results.json`."
     cfg:Config; data:ImageArrays; device:torch.device; precision:str; seeds:list; teacher:torch.nn.Module; teacher_record:dict
     teacher_outputs_seconds:float=0.; runs:dict=field(default_factory=dict) # key -> [StudentRun, one per seed]
+    views_record:dict|None=None; distillers:list=field(default_factory=list); train_dl:object=None # what `prepare_students` made
     def add(self, run:StudentRun): self.runs.setdefault(run.key, []).append(run)
     def first(self, key:str) -> StudentRun: return self.runs[key][0]
     def models(self) -> dict: return dict(teacher=self.teacher, student=self.first('student').model, student_kd=self.first('student_kd').model)
     def per_seed(self) -> dict:
         "Every student's accuracy and time for each seed, with its method."
-        return {k: dict(acc=[r.acc for r in v], seeds=[r.seed for r in v], seconds=[r.seconds for r in v], **_run_meta(v[0].distiller))
+        va = lambda v: {} if v[0].valid_acc is None else dict(valid_acc=[r.valid_acc for r in v])
+        return {k: dict(acc=[r.acc for r in v], seeds=[r.seed for r in v], seconds=[r.seconds for r in v], **va(v), **_run_meta(v[0].distiller))
                 for k, v in self.runs.items()}
     def methods(self, out) -> dict:
         "Each distilled student of the first seed: spec, settings, test accuracy and loss, time, history, weights file."
@@ -369,8 +379,10 @@ def results_dict(b:ComparisonResults, test_dl, out=None) -> dict:
                history=dict(teacher=trec['history'], student=b.first('student').history, student_kd=b.first('student_kd').history),
                seconds_phase=dict(teacher=trec['seconds'], **{k: sum(v['seconds']) for k, v in runs.items()}),
                teacher_reused=trec['reused'], n_train=len(b.data.y_train), n_test=len(b.data.y_test), data_source=b.data.source,
+               n_valid=0 if b.data.y_valid is None else len(b.data.y_valid), valid_seed=b.data.valid_seed,
                torch=torch.__version__, threads=torch.get_num_threads(), hardware=hardware_info(), **describe())
     res['seconds'] = sum(res['seconds_phase'].values()) + b.teacher_outputs_seconds
+    if b.data.y_valid is not None: res['valid_acc'] = {k: float(np.mean(v['valid_acc'])) for k, v in runs.items()}   # to choose by
     res.update(method=b.first('student_kd').distiller.settings(), methods=b.methods(out), teacher_outputs_seconds=b.teacher_outputs_seconds,
                teacher_given=trec['given'], teacher_source=trec['source'])
     if len(b.seeds) > 1:
@@ -462,6 +474,26 @@ def claim_output(out:Path, # the output folder (it exists and can be written)
             for p in out.glob(pat): shutil.rmtree(p) if p.is_dir() else p.unlink()
     atomic_write(rec, lambda t: t.write_text(json.dumps(settings, indent=1)), "the run's settings")
 
+# %% ../nbs/11_experiment.ipynb #fee1bcd3
+def prepare_students(cfg:Config, data:ImageArrays, # the settings and the data (with its validation split, if any)
+                     device, prec:str, seeds:list, quiet:bool=False,
+                     teacher=None, student=None, cache_dir=None, retrain_teacher:bool=False, resume:bool=False, out=None, # as `compare`'s
+                     before_training=None, # called after every check and before the teacher trains (`compare` claims its output folder there)
+                    ) -> tuple:
+    "All that a comparison's students share, before any of them trains: loaders, checks, the teacher (trained or reused), its views or outputs; `(StudentPlan, ComparisonResults)`."
+    train_dl, *valid_dl, test_dl = get_loaders(data, cfg.batch_size, device=device, seed=cfg.seed, valid=data.y_valid is not None)
+    new_student, distillers = _student_builder(student, cfg, data), _distillers(cfg)
+    _preflight(cfg, data, new_student, teacher, distillers, train_dl, device, prec, quiet)
+    if cfg.views: check_views_fit(train_dl.n, _view_spec(cfg), len(data.classes), train_dl.device, Path(cache_dir or default_cache_dir()))
+    if before_training is not None: before_training()
+    tmodel, trec = _teacher_for(teacher, data, cfg, test_dl, device, quiet, prec, cache_dir=cache_dir, retrain=retrain_teacher,
+                                checkpoint=out/'checkpoints'/'teacher.pt' if out is not None else None, resume=resume)
+    for d in distillers: check_method(d, tmodel, new_student(seeds[0]), train_dl, device)   # before any student trains
+    t0 = time.perf_counter(); views, vrec = _views_once(tmodel, train_dl, cfg, cache_dir, device, prec, quiet)
+    t_out = _outputs_once(tmodel, train_dl, distillers, cfg, device, prec)
+    b = ComparisonResults(cfg, data, device, prec, seeds, tmodel, trec, time.perf_counter() - t0, views_record=vrec, distillers=distillers, train_dl=train_dl)
+    return StudentPlan(cfg, data, device, prec, test_dl, tmodel, t_out, new_student, len(seeds) > 1, quiet, resume, out, views, *valid_dl), b
+
 # %% ../nbs/11_experiment.ipynb #c3851d7e
 def compare(cfg:Config|None=None, # the settings; default: the tutorial's
             data:ImageArrays|None=None, # default: `load_arrays(cfg.dataset, data_dir, cfg.subset, cfg.test_subset)`
@@ -486,28 +518,19 @@ def compare(cfg:Config|None=None, # the settings; default: the tutorial's
     check_shareable(cfg.batch_size); quiet = quiet or not is_main()   # several processes: they share each batch, one reports
     if out is not None: out = on_main(_check_writable, out)
     if data is None: data = _load_data(cfg, data_dir, quiet)
+    if cfg.valid: data = holdout(data, cfg.valid)   # before the teacher: it does not train on the held-out images either
     if not quiet: print(f"{data}\ndevice: {device}, precision: {prec}")
-    train_dl, test_dl = get_loaders(data, cfg.batch_size, device=device, seed=cfg.seed)
-    new_student = _student_builder(student, cfg, data)
-    distillers = _distillers(cfg)
-    _preflight(cfg, data, new_student, teacher, distillers, train_dl, device, prec, quiet)
-    if cfg.views: check_views_fit(train_dl.n, _view_spec(cfg), len(data.classes), train_dl.device, Path(cache_dir or default_cache_dir()))
-    if out is not None: on_main(claim_output, out, run_settings(cfg, seeds, export, teacher, student), overwrite)   # before any training
-    tmodel, trec = _teacher_for(teacher, data, cfg, test_dl, device, quiet, prec, cache_dir=cache_dir, retrain=retrain_teacher,
-                                checkpoint=out/'checkpoints'/'teacher.pt' if out is not None else None, resume=resume)
-    for d in distillers: check_method(d, tmodel, new_student(seeds[0]), train_dl, device)   # before any student trains
-    t0 = time.perf_counter(); views, vrec = _views_once(tmodel, train_dl, cfg, cache_dir, device, prec, quiet)
-    t_out = _outputs_once(tmodel, train_dl, distillers, cfg, device, prec)
-    b = ComparisonResults(cfg, data, device, prec, seeds, tmodel, trec, time.perf_counter() - t0)
-    plan = StudentPlan(cfg, data, device, prec, test_dl, tmodel, t_out, new_student, len(seeds) > 1, quiet, resume, out, views)
+    claim = None if out is None else lambda: on_main(claim_output, out, run_settings(cfg, seeds, export, teacher, student), overwrite)
+    plan, b = prepare_students(cfg, data, device, prec, seeds, quiet, teacher, student, cache_dir, retrain_teacher, resume, out, claim)
+    distillers, (train_dl, test_dl) = b.distillers, (b.train_dl, plan.test_dl)
     for s in seeds:
         for key, d in [('student', None), *zip(student_keys(distillers), distillers)]: b.add(train_student(plan, key, d, s))
     res = results_dict(b, test_dl, out)
-    res.update(teacher_arch=cfg.teacher_arch if teacher is None else type(tmodel).__name__,
+    res.update(teacher_arch=cfg.teacher_arch if teacher is None else type(b.teacher).__name__,
                student_arch=cfg.student_arch if student is None else type(b.first('student').model).__name__)
     comp = Comparison(res, b.models(), data, (train_dl, test_dl), {k: v[0].model for k, v in b.runs.items() if k != 'student'})
     if export: res.update(on_main(rank_local()(_export_students), comp.models, test_dl, out))   # one process exports the first seed's
-    if vrec: res['views'] = {k: vrec[k] for k in ('key', 'spec', 'n', 'nbytes', 'seconds', 'reused', 'precision', 'file')}
+    if b.views_record: res['views'] = {k: b.views_record[k] for k in ('key', 'spec', 'n', 'nbytes', 'seconds', 'reused', 'precision', 'file')}
     res['seconds_this_run'] = time.perf_counter() - t_start
     if out is not None: save_outputs(comp, out); barrier()   # the main process writes before any process returns
     return comp

@@ -41,13 +41,14 @@ def _seeds_table(res:dict) -> Table:
     "The table of a comparison over seeds; the statistics are recomputed from the per-seed accuracies."
     labels = dict(MODEL_LABELS, **{k: f"Student ({v['label']})" for k, v in res['runs'].items() if v.get('label') and k != 'student_kd'})
     tab = gain_table(res['runs'], baseline='student', labels=labels)
+    holm = tab.header[7:]   # with several distilled students: Holm's p and verdict for all of them at once
     header = ['model', 'parameters', 'seeds', 'test accuracy % (mean ± std)', 'gain over the CE student (points)', '95% CI of the gain',
-              'p', 'verdict', 'training time']
+              'p', 'verdict', *holm, 'training time']
     t_time = 'not trained here' if res.get('teacher_given') else f"{res['seconds_phase']['teacher']:.0f} s"
-    rows = [['Teacher', f"{res['params']['teacher']:,}", '1', f"{res['teacher_acc']:.2f}", '', '', '', '', t_time]]
+    rows = [['Teacher', f"{res['params']['teacher']:,}", '1', f"{res['teacher_acc']:.2f}", '', '', '', '', *[''] * len(holm), t_time]]
     for r, c in zip(tab.rows, tab.cells()):
         rows.append([c[0], f"{res['params'].get(r['key'], res['params']['student']):,}", *c[1:], f"{res['seconds_phase'][r['key']]:.0f} s in all"])
-    return Table(header, rows, align='lrrrrrrlr')
+    return Table(header, rows, align='lrrrrrrl' + 'rl' * (len(holm) // 2) + 'r')
 
 def methods_table(res:dict) -> Table:
     "The distilled students of a comparison: method, test accuracy and gain over the plain student, training time."

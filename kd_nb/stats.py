@@ -12,7 +12,8 @@ from .core import Table
 
 # %% auto #0
 __all__ = ['BETTER', 'WORSE', 'SAME', 'ONE_SEED', 'VERDICT_COLORS', 'per_seed', 'Summary', 'summarize', 'Gain', 'paired_gain',
-           'model_entries', 'StatsTable', 'gain_table', 'plot_gains', 'sweep_cells', 'sweep_gains', 'plot_sweep']
+           'model_entries', 'StatsTable', 'holm', 'gain_table', 'plot_gains', 'sweep_cells', 'sweep_gains',
+           'plot_sweep']
 
 # %% ../nbs/08_stats.ipynb #f080cefd
 def _seed_key(s):
@@ -110,23 +111,26 @@ class StatsTable:
     "Per-model accuracy over seeds and paired gain over a baseline; shows as a table in notebooks (HTML) and Markdown."
     def __init__(self, rows:list, baseline:str, confidence:float): self.rows, self.baseline, self.confidence = rows, baseline, confidence
     @property
+    def family(self) -> int: return sum('holm' in r for r in self.rows)   # comparisons in Holm's family (0: one comparison, no correction)
+    @property
     def header(self):
-        return ['model', 'seeds', 'accuracy % (mean ± std)', f"gain over {self.baseline} (points)",
-                f"{100*self.confidence:g}% CI of the gain", 'p', 'verdict']
+        h = ['model', 'seeds', 'accuracy % (mean ± std)', f"gain over {self.baseline} (points)", f"{100*self.confidence:g}% CI of the gain", 'p', 'verdict']
+        return h + (['p (Holm)', f"verdict of {self.family} at once (Holm)"] if self.family else [])
     def cells(self) -> list:
         "The table's rows as lists of strings."
         out = []
         for r in self.rows:
             acc = f"{r['mean']:.2f}" + (' (1 seed)' if r['n'] == 1 else f" ± {r['std']:.2f}")
             g = r['gain']
-            if g is None: out.append([r['name'], str(r['n']), acc, '(baseline)', '', '', '']); continue
+            fam = ([_p(r['holm']['p']), r['holm']['verdict']] if 'holm' in r else ['', '']) if self.family else []
+            if g is None: out.append([r['name'], str(r['n']), acc, '(baseline)', '', '', '', *fam]); continue
             n = str(r['n']) if g.n == r['n'] else f"{r['n']} ({g.n} paired)"
             ci = f"[{g.low:+.2f}, {g.high:+.2f}]" if g.defined else '— (one seed)'
-            out.append([r['name'], n, acc, f"{g.mean:+.2f}", ci, _p(g.p), g.verdict])
+            out.append([r['name'], n, acc, f"{g.mean:+.2f}", ci, _p(g.p), g.verdict, *fam])
         return out
     def table(self) -> Table:
         "The table as a `kd_nb.core.Table`: the model's name and the verdict left-aligned, the numbers right."
-        return Table(self.header, self.cells(), align='lrrrrrl')
+        return Table(self.header, self.cells(), align='lrrrrrl' + ('rl' if self.family else ''))
     def markdown(self) -> str:
         "The table in Markdown."
         return self.table().markdown()
@@ -139,15 +143,22 @@ class StatsTable:
         clean = lambda d: {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in d.items()}
         return dict(baseline=self.baseline, confidence=self.confidence,
                     rows=[clean(dict(key=r['key'], name=r['name'], n=r['n'], mean=r['mean'], std=r['std'],
-                                     gain=None if r['gain'] is None else clean(g(r['gain'])))) for r in self.rows])
+                                     gain=None if r['gain'] is None else clean(g(r['gain'])), **({'holm': r['holm']} if 'holm' in r else {}))) for r in self.rows])
+
+# %% ../nbs/08_stats.ipynb #ee26deda
+def holm(ps:list) -> list:
+    "Holm's step-down adjusted p-values (statsmodels' `multipletests`): compare each with the level to keep the family-wise error rate there."
+    from statsmodels.stats.multitest import multipletests
+    return [float(p) for p in multipletests(list(ps), method='holm')[1]] if len(ps) else []
 
 # %% ../nbs/08_stats.ipynb #52a1b456
 def gain_table(results:dict, # model name -> per-seed accuracies (see `model_entries`)
                baseline:str='ce', # the model every other one is compared with
                confidence:float=0.95,
                labels:dict|None=None, # display names for model keys
+               family:bool=True, # with two comparisons or more: also each one's p-value and verdict corrected for all of them at once (Holm)
               ) -> StatsTable:
-    "Mean ± std of every model over seeds, and each model's paired gain over `baseline` with its CI and verdict."
+    "Mean ± std of every model over seeds, and each model's paired gain over `baseline` with its CI and verdict (and Holm's, for the family)."
     runs = model_entries(results)
     if baseline not in runs: raise ValueError(f"the baseline {baseline!r} is not among the models {list(runs)}")
     labels = labels or {}
@@ -156,10 +167,15 @@ def gain_table(results:dict, # model name -> per-seed accuracies (see `model_ent
         s = summarize(runs[k], k)
         g = None if k == baseline else paired_gain(runs[k], runs[baseline], confidence, k, baseline)
         rows.append(dict(key=k, name=labels.get(k, k), n=s.n, mean=s.mean, std=s.std, gain=g))
+    tested = [r for r in rows if r['gain'] is not None and r['gain'].defined]
+    if family and len(tested) > 1:
+        for r, p in zip(tested, holm([r['gain'].p for r in tested])):
+            r['holm'] = dict(p=p, verdict=SAME if p >= 1 - confidence else BETTER if r['gain'].mean > 0 else WORSE)
     return StatsTable(rows, labels.get(baseline, baseline), confidence)
 
 # %% ../nbs/08_stats.ipynb #f0d5f04c
 VERDICT_COLORS = {BETTER: 'tab:green', WORSE: 'tab:red', SAME: 'tab:gray', ONE_SEED: 'silver'}
+def _verdict(row:dict) -> str: return row['holm']['verdict'] if 'holm' in row else row['gain'].verdict   # the family's, where there is one
 
 def plot_gains(results:dict, # model name -> per-seed accuracies, as for `gain_table`
                baseline:str='ce', confidence:float=0.95, labels:dict|None=None,
@@ -173,7 +189,7 @@ def plot_gains(results:dict, # model name -> per-seed accuracies, as for `gain_t
     allv += [r['mean'] + sg * r['std'] for r in rows if r['n'] > 1 for sg in (-1, 1)]   # the error bars fit too
     for yi, r in zip(y, rows):
         vals = list(per_seed(runs[r['key']]).values())
-        a1.barh(yi, r['mean'], color='tab:orange' if r['gain'] is None else VERDICT_COLORS[r['gain'].verdict], alpha=.6,
+        a1.barh(yi, r['mean'], color='tab:orange' if r['gain'] is None else VERDICT_COLORS[_verdict(r)], alpha=.6,
                 xerr=0 if r['n'] < 2 else r['std'], capsize=3)
         a1.plot(vals, yi + np.linspace(-.15, .15, len(vals)), 'k.', ms=4)
     lo, hi = min(allv), max(allv); pad = max(hi - lo, 1) * 0.15
@@ -183,11 +199,11 @@ def plot_gains(results:dict, # model name -> per-seed accuracies, as for `gain_t
     for yi, r in zip(y, rows):
         g = r['gain']
         if g is None: continue
-        c = VERDICT_COLORS[g.verdict]
+        c = VERDICT_COLORS[_verdict(r)]
         if g.defined: a2.errorbar(g.mean, yi, xerr=[[g.mean - g.low], [g.high - g.mean]], fmt='o', color=c, capsize=4, lw=2)
         else: a2.plot(g.mean, yi, 'o', mfc='white', color=c)
         a2.plot(g.diffs, [yi] * len(g.diffs), '.', color=c, alpha=.5, ms=4)
-        a2.annotate(g.verdict, (1.0, yi), xycoords=('axes fraction', 'data'), ha='left', va='center', fontsize=8, color=c,
+        a2.annotate(_verdict(r) + (' (Holm)' if 'holm' in r else ''), (1.0, yi), xycoords=('axes fraction', 'data'), ha='left', va='center', fontsize=8, color=c,
                     xytext=(4, 0), textcoords='offset points')
     a2.axvline(0, color='k', lw=1); a2.set_ylim(a1.get_ylim())
     a2.set_yticks(y); a2.set_yticklabels(['' for _ in rows])
@@ -224,10 +240,12 @@ def plot_sweep(sweep:dict, # a results dict with the baseline and one entry per 
     lim = max(np.nanmax(np.abs(m)), 1e-9)
     fig, ax = plt.subplots(figsize=(1.9 * len(ws) + 2, 1.1 * len(Ts) + 1.5))
     im = ax.imshow(m, cmap='RdBu', vmin=-lim, vmax=lim, aspect='auto')
+    tested = [k for k, g in gains.items() if g.defined]
+    sig = {k for k, p in zip(tested, holm([gains[k].p for k in tested])) if p < 1 - confidence}   # beyond noise for all the cells at once
     for (T, w), g in gains.items():
         i, j = Ts.index(T), ws.index(w)
         txt = f"{g.mean:+.2f}\n" + (f"[{g.low:+.2f}, {g.high:+.2f}]" if g.defined else "(1 seed)")
-        ax.text(j, i, txt, ha='center', va='center', fontsize=8, fontweight='bold' if g.verdict in (BETTER, WORSE) else 'normal',
+        ax.text(j, i, txt, ha='center', va='center', fontsize=8, fontweight='bold' if (T, w) in sig else 'normal',
                 color='white' if abs(g.mean) > 0.6 * lim else 'black')
     if mark is not None and (float(mark[0]), float(mark[1])) in gains:
         i, j = Ts.index(float(mark[0])), ws.index(float(mark[1]))

@@ -380,7 +380,7 @@ def fit(model:nn.Module, # the model to train
         extra:nn.Module|None=None, # modules trained along with `model` (a method's adapters): in the optimizer and the checkpoints
         schedule:str|None=None, # None: Adam at a constant `lr` (the tutorial's); 'onecycle': up to `lr` and down again; 'cosine': from `lr` down to 0; per step
         optimizer=None, # instead of Adam: `optimizer(model, extra, lr, total_steps) -> (optimizer, scheduler or None)`, e.g. `AirbenchSGD()`
-        callbacks:list=(), # objects with any of `before_epoch(state)`, `after_step(state)`, `after_fit(state)`, `state_dict()`/`load_state_dict()`, e.g. `Lookahead()`
+        callbacks:list=(), # objects with any of `before_epoch(state)`, `after_step(state)`, `after_epoch(state, record)`, `after_fit(state)`, `state_dict()`/`load_state_dict()`, e.g. `Lookahead()`
        ) -> list:
     "Train `model` on `loss_fn` with Adam (or `optimizer`); returns the per-epoch history (a list of dicts). In a `kd_nb.distributed` run, with `DistributedDataParallel`."
     state = TrainState.create(model, loader, loss_fn, epochs, lr, device, precision, extra, schedule, optimizer, callbacks)
@@ -411,6 +411,8 @@ def _fit_epoch(state, step, mb, epochs, valid_loader, desc, checkpoint, config, 
     if bars: mb.write(_epoch_line(desc, epochs, rec))
     elif not quiet: print(_epoch_line(desc, epochs, rec), flush=True)
     if checkpoint is not None: state.save(checkpoint, config)
+    for cb in state.callbacks:   # e.g. a tuner's pruning: it may raise to end the run here
+        if hasattr(cb, 'after_epoch'): cb.after_epoch(state, rec)
 
 def _stopped(state, checkpoint, config, desc):
     "Save the state at this step boundary and raise `TrainingStopped`."
