@@ -4,11 +4,11 @@
 
 # %% ../nbs/14_tune.ipynb #a37eb4cb
 from __future__ import annotations
-import hashlib, json, sys, time, warnings
+import contextlib, hashlib, json, sys, time, warnings
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 import optuna
-from .core import get_device, resolve_precision, atomic_write
+from .core import get_device, resolve_precision, atomic_write, cache_lock
 from .data import ImageArrays, holdout
 from .methods import parse_methods
 from .training import NonFiniteLossError
@@ -106,13 +106,18 @@ def open_study(storage:str, # an Optuna storage URL, e.g. 'sqlite:///out/study.d
               ):
     "Create or load the study `name` in `storage`, maximising validation accuracy."
     kw = dict(connect_args=dict(timeout=120)) if storage.startswith('sqlite') else None   # processes wait for each other's writes
-    st = optuna.storages.RDBStorage(storage, engine_kwargs=kw, heartbeat_interval=heartbeat, grace_period=2 * heartbeat,
-                                    failed_trial_callback=optuna.storages.RetryFailedTrialCallback(max_retry=1))
-    study = optuna.create_study(storage=st, study_name=name, direction='maximize', load_if_exists=True,
-                                sampler=optuna.samplers.TPESampler(seed=sampler_seed), pruner=pruner or optuna.pruners.SuccessiveHalvingPruner())
-    old = study.user_attrs.get('settings')
-    if old is None: study.set_user_attr('settings', settings)
-    elif old != settings:
+    retry = getattr(optuna.storages, 'RetryHeartbeatStaleTrialCallback', None)   # Optuna >= 4.9; before it, RetryFailedTrialCallback
+    db = storage[len('sqlite:///'):] if storage.startswith('sqlite:///') else None
+    # two processes creating one SQLite file's tables at once collide (a UNIQUE constraint of its schema version): one at a time
+    with cache_lock(db, 'the study database', quiet=True) if db else contextlib.nullcontext(), warnings.catch_warnings():
+        warnings.simplefilter('ignore', optuna.exceptions.ExperimentalWarning)   # heartbeats are marked experimental
+        again = dict(heartbeat_stale_trial_callback=retry(max_retry=1)) if retry else dict(failed_trial_callback=optuna.storages.RetryFailedTrialCallback(max_retry=1))
+        st = optuna.storages.RDBStorage(storage, engine_kwargs=kw, heartbeat_interval=heartbeat, grace_period=2 * heartbeat, **again)
+        study = optuna.create_study(storage=st, study_name=name, direction='maximize', load_if_exists=True,
+                                    sampler=optuna.samplers.TPESampler(seed=sampler_seed), pruner=pruner or optuna.pruners.SuccessiveHalvingPruner())
+        old = study.user_attrs.get('settings')
+        if old is None: study.set_user_attr('settings', settings)
+    if old is not None and old != settings:
         diff = sorted(k for k in set(old['config']) | set(settings['config']) if old['config'].get(k) != settings['config'].get(k)) or ['space']
         raise ValueError(f"the study {name!r} in this storage was made with other settings ({', '.join(diff)}): give another study name (--study-name) or storage")
     return study
@@ -202,7 +207,7 @@ def plot_tuning(t:Tuning, out:str|Path|None=None) -> list:
     "The optimisation history and each setting's effect (Optuna's matplotlib plots); saved in `out` as tune_history.png and tune_settings.png if given."
     from optuna.visualization import matplotlib as ovm
     with warnings.catch_warnings():
-        warnings.simplefilter('ignore', optuna.exceptions.ExperimentalWarning)
+        warnings.simplefilter('ignore', optuna.exceptions.ExperimentalWarning); warnings.simplefilter('ignore', UserWarning)   # a setting tried at one value only
         axes = [ovm.plot_optimization_history(t.study, target_name='validation accuracy (%)'), ovm.plot_slice(t.study, target_name='validation accuracy (%)')]
     figs = [(a.flat[0] if hasattr(a, 'flat') else a).figure for a in axes]
     if out is not None:
@@ -248,6 +253,7 @@ def _space(a) -> dict|None:
 def kd_nb_tune(argv=None) -> int:
     "Entry point of the `kd_nb_tune` command."
     a = _parse(argv, _tune_parser)
+    if a.quiet: optuna.logging.set_verbosity(optuna.logging.WARNING)   # Optuna's own line per trial too
     try:
         bad = [f"--{k}" for k in _COMPARE_ONLY if getattr(a, k)]
         if bad: raise ValueError(f"{', '.join(bad)} belong to kd_nb_compare; kd_nb_tune resumes by itself (run the same command again)")
