@@ -64,12 +64,13 @@ def plot_curves(res:dict):
     "Training loss, and training and test accuracy, per epoch for the three models."
     import matplotlib.pyplot as plt
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4))
+    held = f"validation, {res['n_valid']:,} held-out images" if res.get('n_valid') else 'test'   # with a validation split the students' curves are on it
     for k, h in res['history'].items():
-        ep = [r['epoch'] for r in h]
+        ep, on = [r['epoch'] for r in h], 'test' if k == 'teacher' else held
         a1.plot(ep, [r['train_loss'] for r in h], 'o-', color=COLORS[k], label=f"{NAMES[k]} (training loss)")
-        if h and 'valid_loss' in h[0]: a1.plot(ep, [r['valid_loss'] for r in h], 's--', color=COLORS[k], alpha=.6, label=f"{NAMES[k]} (test CE)")
+        if h and 'valid_loss' in h[0]: a1.plot(ep, [r['valid_loss'] for r in h], 's--', color=COLORS[k], alpha=.6, label=f"{NAMES[k]} ({on} CE)")
         a2.plot(ep, [r['train_acc'] for r in h], 'o-', color=COLORS[k], label=f"{NAMES[k]} (training)")
-        if h and 'valid_acc' in h[0]: a2.plot(ep, [r['valid_acc'] for r in h], 's--', color=COLORS[k], alpha=.6, label=f"{NAMES[k]} (test)")
+        if h and 'valid_acc' in h[0]: a2.plot(ep, [r['valid_acc'] for r in h], 's--', color=COLORS[k], alpha=.6, label=f"{NAMES[k]} ({on})")
     a1.set(xlabel='epoch', ylabel='loss', title='Loss per epoch (KD student: distillation loss)')
     a2.set(xlabel='epoch', ylabel='accuracy (%)', title='Accuracy per epoch')
     for a in (a1, a2): a.legend(fontsize=7); a.grid(alpha=.3)

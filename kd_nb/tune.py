@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib, hashlib, json, sys, time, warnings
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-import optuna
+import optuna, sqlalchemy
 from .core import get_device, resolve_precision, atomic_write, cache_lock
 from .data import ImageArrays, holdout
 from .methods import parse_methods
@@ -77,6 +77,7 @@ def suggest(trial, # an Optuna trial (or `optuna.trial.FixedTrial`)
     s = {k: _short(_suggest(trial, f"{m}.{k}", r)) for k, r in space[m].items()}
     spec = f"{m}({', '.join(f'{k}={v!r}' for k, v in s.items())})" if s else m
     if 'ce_weight' in space: spec += f"+ce(weight={_short(_suggest(trial, 'ce_weight', space['ce_weight']))!r})"
+    elif cfg.ce_weight is not None: spec += f"+ce(weight={cfg.ce_weight!r})"   # the settings' label weight, as `compare` would apply it"
     lr = _short(_suggest(trial, 'lr', space['lr'])) if 'lr' in space else cfg.lr
     epochs = _suggest(trial, 'epochs', space['epochs'], integer=True) if 'epochs' in space else cfg.epochs
     return dict(spec=spec, lr=lr, epochs=epochs)
@@ -127,9 +128,10 @@ def open_study(storage:str, # an Optuna storage URL, e.g. 'sqlite:///out/study.d
 class Tuning:
     "A search: its study, the plan its trials train from, its space, and the data (before the split) for the verdict."
     study:object; plan:StudentPlan; space:dict; data:ImageArrays; storage:str
+    out:Path|None=None; student:object=None; cache_dir:object=None # for the verdict: the same student, device (the plan's) and caches
     def trials(self) -> list:
-        "Every trial: number, state, setting, validation accuracy (None unless complete), its curve and time."
-        return [dict(number=t.number, state=t.state.name, spec=t.user_attrs.get('spec'), lr=t.user_attrs.get('lr'), epochs=t.user_attrs.get('epochs'),
+        "Every trial: number, state, setting (the spec, and Optuna's parameters), validation accuracy (None unless complete), its curve and time."
+        return [dict(number=t.number, state=t.state.name, spec=t.user_attrs.get('spec'), params=t.params, lr=t.user_attrs.get('lr'), epochs=t.user_attrs.get('epochs'),
                      valid_acc=t.value, curve=t.user_attrs.get('curve', []), seconds=t.user_attrs.get('seconds')) for t in self.study.trials]
     @property
     def best(self) -> dict:
@@ -166,13 +168,16 @@ def tune(cfg:Config, # the teacher, student, data and training settings; `valid`
     space = check_space(space, methods); _check_int('n_trials', n_trials)
     if not cfg.valid: raise ValueError("the search scores trials on a validation split: set valid (--valid N; 5,000 of CIFAR-10's 50,000 is usual)")
     out = _check_writable(out); storage = storage or f"sqlite:///{(out/'study.db').absolute()}"
-    settings = _settings(cfg, space)
-    name = study_name or 'kd_nb-' + hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
-    study = open_study(storage, name, settings, sampler_seed, pruner, heartbeat)   # before any work
     device = get_device(device); prec = resolve_precision(cfg.precision, device)
     data = data if data is not None else _load_data(cfg, data_dir, quiet)
-    plan, _ = prepare_students(cfg, holdout(data, cfg.valid), device, prec, [cfg.seed], quiet, teacher, student, cache_dir)
-    t = Tuning(study, replace(plan, test_dl=plan.valid_dl, quiet=True), space, data, storage)   # the test set is not seen
+    split = holdout(data, cfg.valid)   # a split too large for the data is refused here, before the study is written
+    seen = replace(split, x_test=split.x_valid, y_test=split.y_valid)   # the search's "test" images are the validation split: the test set is not read
+    settings = _settings(cfg, space)
+    name = study_name or 'kd_nb-' + hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
+    study = open_study(storage, name, settings, sampler_seed, pruner, heartbeat)
+    every = replace(cfg, method=','.join(k for k in space if k not in EXTRA))   # each method of the space checked, and its teacher outputs made
+    plan, _ = prepare_students(every, seen, device, prec, [cfg.seed], quiet, teacher, student, cache_dir)
+    t = Tuning(study, replace(plan, cfg=cfg, quiet=True), space, data, storage, out, student, cache_dir)
     left = n_trials - _counted(study)
     if not quiet: print(f"study {name}: {_counted(study)} of {n_trials} trials done" + (f", {left} to go" if left > 0 else ''), flush=True)
     if left > 0:
@@ -181,12 +186,15 @@ def tune(cfg:Config, # the teacher, student, data and training settings; `valid`
     return t
 
 # %% ../nbs/14_tune.ipynb #534c1150
-def verdict(t:Tuning, seeds:int|list=3, # the seeds of the retraining: `cfg.seed`, `cfg.seed` + 1, ...
-            cache_dir=None, quiet:bool=False):
-    "The best setting retrained over `seeds` next to the student alone (`compare`, with the search's teacher and views), reported on the test set."
-    b = t.best
-    cfg = replace(t.plan.cfg, method=b['spec'], lr=b['lr'], epochs=b['epochs'])
-    return compare(cfg, data=t.data, cache_dir=cache_dir, teacher=t.plan.teacher, seeds=seeds, quiet=quiet)
+def verdict(t:Tuning, seeds:int=3, # how many seeds: `cfg.seed` + 1, + 2, ... (not `cfg.seed`, the one every trial trained with)
+            quiet:bool=False):
+    "The best setting retrained over `seeds` next to the student alone (`compare`, with the search's teacher, student and views), reported on the test set; resumable in `<out>/verdict`."
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 2: raise ValueError(f"the verdict needs at least 2 seeds for an interval, got {seeds!r}")
+    b, c = t.best, t.plan.cfg
+    cfg = replace(c, method=b['spec'], lr=b['lr'], epochs=b['epochs'], ce_weight=None)   # the spec carries the label weight the trial trained with
+    out = None if t.out is None else Path(t.out)/'verdict'
+    return compare(cfg, data=t.data, out=out, resume=out is not None, cache_dir=t.cache_dir, teacher=t.plan.teacher, student=t.student,
+                   device=t.plan.device, seeds=list(range(c.seed + 1, c.seed + 1 + seeds)), quiet=quiet)
 
 # %% ../nbs/14_tune.ipynb #f0dc66bb
 def tune_results(t:Tuning, comp=None) -> dict:
@@ -257,14 +265,18 @@ def kd_nb_tune(argv=None) -> int:
     try:
         bad = [f"--{k}" for k in _COMPARE_ONLY if getattr(a, k)]
         if bad: raise ValueError(f"{', '.join(bad)} belong to kd_nb_compare; kd_nb_tune resumes by itself (run the same command again)")
+        given = sys.argv[1:] if argv is None else argv   # asked for on the command line, not set by a --recipe
+        chosen = [o for o in ('--method', '--temperature', '--soft-weight') if any(x == o or x.startswith(o + '=') for x in given)]
+        if chosen: raise ValueError(f"kd_nb_tune searches the method and its settings: instead of {', '.join(chosen)}, give --methods or --space")
+        if not a.search_only and a.seeds < 2: raise ValueError(f"the verdict needs --seeds 2 or more for an interval (got {a.seeds}), or --search-only")
         cfg = _cli_config(a); a.epochs = cfg.epochs
         t = tune(cfg, a.trials, data_dir=a.data_dir, out=a.out, storage=a.storage, study_name=a.study_name, space=_space(a),
                  methods=a.methods.split(',') if a.methods else None, cache_dir=a.cache_dir, device=a.device, timeout=a.timeout,
                  sampler_seed=a.sampler_seed, heartbeat=a.heartbeat, quiet=a.quiet)
-        comp = None if a.search_only else verdict(t, a.seeds, a.cache_dir, a.quiet)
+        comp = None if a.search_only else verdict(t, a.seeds, a.quiet)
         res = tune_results(t, comp); plot_tuning(t, a.out)
         atomic_write(Path(a.out)/'tune.json', lambda p: p.write_text(json.dumps(res, indent=1)), 'the results')
-    except (ValueError, OSError, MemoryError, ImportError) as e:
+    except (ValueError, OSError, MemoryError, ImportError, optuna.exceptions.OptunaError, sqlalchemy.exc.SQLAlchemyError) as e:
         print(f"kd_nb_tune: error: {e}", file=sys.stderr); return 2
     print(_tune_report(res, a.out)); return 0
 
