@@ -130,7 +130,8 @@ class Patience:
     "The split data, the teachers (loaded once), their view caches (built once), and one student of one arm for one seed."
     def __init__(self, a):
         self.a, self.device = a, get_device(a.device); self.prec = resolved(a.precision, self.device)
-        self.data = holdout(load_arrays('cifar10', data_dir_from(a.data_dir), a.subset, a.test_subset), a.valid)
+        self.full = load_arrays('cifar10', data_dir_from(a.data_dir), a.subset, a.test_subset)   # the fast teacher's cache key is of all of it
+        self.data = holdout(self.full, a.valid)
         self.train_dl, self.valid_dl, self.test_dl = get_loaders(self.data, P.get('batch_size', 64), device=self.device, seed=0, valid=True)
         self.new_student = student_builder(self.data.info)
         self._teachers, self._views, self.teacher_info, self.views_info = {}, {}, {}, {}
@@ -139,8 +140,7 @@ class Patience:
     def teacher_path(self, which:str) -> Path:
         if which == 'weak': return Path(self.a.weak_teacher)
         if self.a.fast_teacher: return Path(self.a.fast_teacher)
-        full = load_arrays('cifar10', data_dir_from(self.a.data_dir), self.a.subset, self.a.test_subset)   # the fast teacher trained on all of it
-        return self.a.cache/f"teacher-{teacher_key(full, Config(teacher_arch='airbench94', seed=42, precision=self.prec), precision=self.prec)}.pt"
+        return self.a.cache/f"teacher-{teacher_key(self.full, Config(teacher_arch='airbench94', seed=42, precision=self.prec), precision=self.prec)}.pt"
 
     def settings(self) -> dict:
         "What must be equal for two results to be merged into one file."
