@@ -132,7 +132,7 @@ class Patience:
         self.a, self.device = a, get_device(a.device); self.prec = resolved(a.precision, self.device)
         self.full = load_arrays('cifar10', data_dir_from(a.data_dir), a.subset, a.test_subset)   # the fast teacher's cache key is of all of it
         self.data = holdout(self.full, a.valid)
-        self.train_dl, self.valid_dl, self.test_dl = get_loaders(self.data, P.get('batch_size', 64), device=self.device, seed=0, valid=True)
+        self.train_dl, self.valid_dl, self.test_dl = get_loaders(self.data, Config(**P).batch_size, device=self.device, seed=0, valid=True)
         self.new_student = student_builder(self.data.info)
         self._teachers, self._views, self.teacher_info, self.views_info = {}, {}, {}, {}
         self.finished = None   # the last student's checkpoint: deleted once its result is saved (at the next student, or the end)

@@ -296,11 +296,13 @@ def _seed_list(seeds, first:int) -> list:
     return out
 
 def student_keys(distillers:list) -> list:
-    "'student_kd' for the first distiller, 'student_<label>' for the others (numbered if a label comes again)."
-    keys, seen = [], {}
+    "'student_kd' for the first distiller, 'student_<label>' for the others (numbered if the key is taken)."
+    keys = []
     for i, d in enumerate(distillers):
-        seen[d.label] = seen.get(d.label, 0) + 1
-        keys.append('student_kd' if i == 0 else f"student_{d.label}" + (f"_{seen[d.label]}" if seen[d.label] > 1 else ''))
+        base = key = 'student_kd' if i == 0 else f"student_{d.label}"
+        n = 1
+        while key in keys: n += 1; key = f"{base}_{n}"
+        keys.append(key)
     return keys
 
 # %% ../nbs/11_experiment.ipynb #9d88ec5f

@@ -41,7 +41,7 @@ def _seeds_table(res:dict) -> Table:
     "The table of a comparison over seeds; the statistics are recomputed from the per-seed accuracies."
     labels = dict(MODEL_LABELS, **{k: f"Student ({v['label']})" for k, v in res['runs'].items() if v.get('label') and k != 'student_kd'})
     tab = gain_table(res['runs'], baseline='student', labels=labels)
-    holm = tab.header[7:]   # with several distilled students: Holm's p and verdict for all of them at once
+    holm = tab.header[-2:] if tab.family else []   # with several distilled students: Holm's p and verdict for all of them at once
     header = ['model', 'parameters', 'seeds', 'test accuracy % (mean ± std)', 'gain over the CE student (points)', '95% CI of the gain',
               'p', 'verdict', *holm, 'training time']
     t_time = 'not trained here' if res.get('teacher_given') else f"{res['seconds_phase']['teacher']:.0f} s"

@@ -12,12 +12,13 @@ from .core import get_device, resolve_precision, atomic_write, cache_lock
 from .data import ImageArrays, holdout
 from .methods import parse_methods
 from .training import NonFiniteLossError
-from .experiment import Config, StudentPlan, compare, prepare_students, train_student, _check_int, _check_writable, _load_data
+from .stats import paired_gain
+from .experiment import Config, StudentPlan, compare, prepare_students, train_student, _check_int, _check_writable, _load_data, _distillers
 from .cli import _parser, _parse, _cli_config, _pos_int, _pos_float
 
 # %% auto #0
 __all__ = ['SEARCH_SPACES', 'LABEL_WEIGHT', 'EXTRA', 'check_space', 'suggest', 'PruneOnValid', 'open_study', 'Tuning', 'tune',
-           'verdict', 'tune_results', 'plot_tuning', 'kd_nb_tune']
+           'verdict', 'tune_results', 'study_of', 'plot_tuning', 'kd_nb_tune']
 
 # %% ../nbs/14_tune.ipynb #452e48be
 SEARCH_SPACES = dict( # method -> {setting: (low, high, 'log' or 'linear')}
@@ -116,6 +117,9 @@ def open_study(storage:str, # an Optuna storage URL, e.g. 'sqlite:///out/study.d
         st = optuna.storages.RDBStorage(storage, engine_kwargs=kw, heartbeat_interval=heartbeat, grace_period=2 * heartbeat, **again)
         study = optuna.create_study(storage=st, study_name=name, direction='maximize', load_if_exists=True,
                                     sampler=optuna.samplers.TPESampler(seed=sampler_seed), pruner=pruner or optuna.pruners.SuccessiveHalvingPruner())
+        n = len(study.get_trials(deepcopy=False))
+        if n and sampler_seed is not None:   # resumed: a sampler seeded as the first session's would draw its first settings again
+            study.sampler = optuna.samplers.TPESampler(seed=hash((sampler_seed, n)) & 0xFFFFFFFF)
         old = study.user_attrs.get('settings')
         if old is None: study.set_user_attr('settings', settings)
     if old is not None and old != settings:
@@ -130,9 +134,10 @@ class Tuning:
     study:object; plan:StudentPlan; space:dict; data:ImageArrays; storage:str
     out:Path|None=None; student:object=None; cache_dir:object=None # for the verdict: the same student, device (the plan's) and caches
     def trials(self) -> list:
-        "Every trial: number, state, setting (the spec, and Optuna's parameters), validation accuracy (None unless complete), its curve and time."
+        "Every trial: number, state, setting (the spec, and Optuna's parameters with their distributions), validation accuracy (a pruned trial's: its last epoch's), its curve and time."
         return [dict(number=t.number, state=t.state.name, spec=t.user_attrs.get('spec'), params=t.params, lr=t.user_attrs.get('lr'), epochs=t.user_attrs.get('epochs'),
-                     valid_acc=t.value, curve=t.user_attrs.get('curve', []), seconds=t.user_attrs.get('seconds')) for t in self.study.trials]
+                     valid_acc=t.value, curve=t.user_attrs.get('curve', []), seconds=t.user_attrs.get('seconds'),
+                     distributions={k: optuna.distributions.distribution_to_json(d) for k, d in t.distributions.items()}) for t in self.study.trials]
     @property
     def best(self) -> dict:
         "The complete trial with the best validation accuracy."
@@ -186,19 +191,28 @@ def tune(cfg:Config, # the teacher, student, data and training settings; `valid`
     return t
 
 # %% ../nbs/14_tune.ipynb #534c1150
+def _verdict_methods(best:str, # the best trial's spec
+                     against:str|None=None # a spec to retrain next to it
+                    ) -> str:
+    "The verdict's `method`: the best spec, then `against` unless it is the same setting."
+    other = None if against is None else ','.join(d.spec for d in parse_methods(against))
+    return best if other is None or other == parse_methods(best)[0].spec else f"{best},{other}"
+
 def verdict(t:Tuning, seeds:int=3, # how many seeds: `cfg.seed` + 1, + 2, ... (not `cfg.seed`, the one every trial trained with)
+            against:str|None=None, # one method spec retrained too, with the best's learning rate and epochs, e.g. the default you would use without a search
             quiet:bool=False):
     "The best setting retrained over `seeds` next to the student alone (`compare`, with the search's teacher, student and views), reported on the test set; resumable in `<out>/verdict`."
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 2: raise ValueError(f"the verdict needs at least 2 seeds for an interval, got {seeds!r}")
+    if against is not None and len(parse_methods(against)) != 1: raise ValueError(f"against is one method spec, got {against!r}")
     b, c = t.best, t.plan.cfg
-    cfg = replace(c, method=b['spec'], lr=b['lr'], epochs=b['epochs'], ce_weight=None)   # the spec carries the label weight the trial trained with
+    cfg = replace(c, method=_verdict_methods(b['spec'], against), lr=b['lr'], epochs=b['epochs'], ce_weight=None)   # each spec carries its label weight
     out = None if t.out is None else Path(t.out)/'verdict'
     return compare(cfg, data=t.data, out=out, resume=out is not None, cache_dir=t.cache_dir, teacher=t.plan.teacher, student=t.student,
                    device=t.plan.device, seeds=list(range(c.seed + 1, c.seed + 1 + seeds)), quiet=quiet)
 
 # %% ../nbs/14_tune.ipynb #f0dc66bb
 def tune_results(t:Tuning, comp=None) -> dict:
-    "The search's JSON: every trial, the best setting and its validation accuracy; with the verdict, the test accuracy per seed of it and of the student alone, and the paired gain."
+    "The search's JSON: every trial, the best setting and its validation accuracy; with the verdict, the test accuracy per seed of it and of the student alone, and the paired gain (and over `against`'s setting)."
     trials = t.trials(); states = [x['state'] for x in trials]
     res = dict(study=t.study.study_name, storage=t.storage.split('/')[-1] if t.storage.startswith('sqlite') else t.storage.split('://')[0],
                settings=t.study.user_attrs['settings'], n_trials=len(trials), **{f"n_{s.lower()}": states.count(s) for s in ('COMPLETE', 'PRUNED', 'FAIL')},
@@ -208,15 +222,30 @@ def tune_results(t:Tuning, comp=None) -> dict:
         r = comp.results['runs']
         res.update(seeds=r['student']['seeds'], acc=r['student_kd']['acc'], alone_acc=r['student']['acc'], valid_acc=r['student_kd'].get('valid_acc'),
                    alone_valid_acc=r['student'].get('valid_acc'), stats=comp.results['stats'], teacher_acc=comp.results['teacher_acc'])
+        o = next((v for k, v in r.items() if k not in ('student', 'student_kd')), None)
+        if o is not None: res.update(against=o['spec'], against_acc=o['acc'], against_valid_acc=o.get('valid_acc'),
+                                     gain_over_against=asdict(paired_gain(r['student_kd'], o, name='the best', baseline_name='against')))
     return res
 
 # %% ../nbs/14_tune.ipynb #fe5180ed
-def plot_tuning(t:Tuning, out:str|Path|None=None) -> list:
+def study_of(res:dict): # a search's results: `tune_results`, or its JSON (tune.json)
+    "An in-memory Optuna study with the complete and pruned trials of `res`: their settings, distributions, curves and scores."
+    S, dist = optuna.trial.TrialState, optuna.distributions.json_to_distribution
+    quiet = optuna.logging.get_verbosity(); optuna.logging.set_verbosity(optuna.logging.WARNING)   # no line for the study made in memory
+    try: study = optuna.create_study(direction='maximize')
+    finally: optuna.logging.set_verbosity(quiet)
+    study.add_trials([optuna.trial.create_trial(state=S[x['state']], value=x['valid_acc'], params=x['params'], intermediate_values=dict(enumerate(x['curve'], 1)),
+                                                distributions={k: dist(v) for k, v in x['distributions'].items()}) for x in res['trials'] if x['state'] in ('COMPLETE', 'PRUNED')])
+    return study
+
+def plot_tuning(t:Tuning|dict, # a search, or its results (`tune_results`, tune.json)
+                out:str|Path|None=None) -> list:
     "The optimisation history and each setting's effect (Optuna's matplotlib plots); saved in `out` as tune_history.png and tune_settings.png if given."
     from optuna.visualization import matplotlib as ovm
+    study = t.study if isinstance(t, Tuning) else study_of(t)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', optuna.exceptions.ExperimentalWarning); warnings.simplefilter('ignore', UserWarning)   # a setting tried at one value only
-        axes = [ovm.plot_optimization_history(t.study, target_name='validation accuracy (%)'), ovm.plot_slice(t.study, target_name='validation accuracy (%)')]
+        axes = [ovm.plot_optimization_history(study, target_name='validation accuracy (%)'), ovm.plot_slice(study, target_name='validation accuracy (%)')]
     figs = [(a.flat[0] if hasattr(a, 'flat') else a).figure for a in axes]
     if out is not None:
         for f, n in zip(figs, ('tune_history.png', 'tune_settings.png')): f.savefig(Path(out)/n, dpi=110, bbox_inches='tight')
@@ -242,6 +271,8 @@ def _tune_parser():
     add('--sampler-seed', type=int, default=0, help="the TPE sampler's seed (default: 0); give each process of a shared study its own")
     add('--heartbeat', type=_pos_int, default=60, help="seconds between a running trial's heartbeats; one silent for twice this is failed and re-run (default: 60)")
     add('--search-only', action='store_true', help="search, without the retraining over seeds")
+    add('--against', default=None, help="a method spec retrained in the verdict next to the best, for the search's gain over it "
+        "(default: the configured method, the recipe's or the tutorial's KD; 'none': only the student alone)")
     p.set_defaults(valid=5000, seeds=3, out='kd_nb_tune')
     return p
 
@@ -273,7 +304,8 @@ def kd_nb_tune(argv=None) -> int:
         t = tune(cfg, a.trials, data_dir=a.data_dir, out=a.out, storage=a.storage, study_name=a.study_name, space=_space(a),
                  methods=a.methods.split(',') if a.methods else None, cache_dir=a.cache_dir, device=a.device, timeout=a.timeout,
                  sampler_seed=a.sampler_seed, heartbeat=a.heartbeat, quiet=a.quiet)
-        comp = None if a.search_only else verdict(t, a.seeds, a.quiet)
+        against = None if a.against == 'none' else a.against or ','.join(d.spec for d in _distillers(cfg))
+        comp = None if a.search_only else verdict(t, a.seeds, against, a.quiet)
         res = tune_results(t, comp); plot_tuning(t, a.out)
         atomic_write(Path(a.out)/'tune.json', lambda p: p.write_text(json.dumps(res, indent=1)), 'the results')
     except (ValueError, OSError, MemoryError, ImportError, optuna.exceptions.OptunaError, sqlalchemy.exc.SQLAlchemyError) as e:
@@ -284,9 +316,13 @@ def kd_nb_tune(argv=None) -> int:
 def _tune_report(res:dict, out) -> str:
     text = (f"{res['n_trials']} trials ({res['n_complete']} complete, {res['n_pruned']} pruned, {res['n_fail']} failed); "
             f"best on validation: {res['best']} at {res['val_acc']:.2f}% (optimistic: the best of {res['n_trials']})")
+    ci = lambda g: f" [{g['low']:+.2f}, {g['high']:+.2f}] (95% CI), {g['verdict']}" if g['low'] is not None and g['n'] > 1 else ''
+    mean = lambda xs: sum(xs) / len(xs)
     if 'acc' in res:
         g = res['stats']['rows'][1]['gain']
-        ci = f" [{g['low']:+.2f}, {g['high']:+.2f}] (95% CI), {g['verdict']}" if g['low'] is not None else ''
-        text += (f"\nretrained over {len(res['seeds'])} seeds, on the test set: distilled {sum(res['acc']) / len(res['acc']):.2f}%, "
-                 f"alone {sum(res['alone_acc']) / len(res['alone_acc']):.2f}%, gain {g['mean']:+.2f}{ci}")
+        text += (f"\nretrained over {len(res['seeds'])} seeds, on the test set: distilled {mean(res['acc']):.2f}%, "
+                 f"alone {mean(res['alone_acc']):.2f}%, gain {g['mean']:+.2f}{ci(g)}")
+    if 'against' in res:
+        g = res['gain_over_against']
+        text += f"\nagainst {res['against']} (the same seeds): {mean(res['against_acc']):.2f}%; the best's gain over it {g['mean']:+.2f}{ci(g)}"
     return text + f"\nWritten to {out}/ (tune.json, tune_history.png, tune_settings.png)"
