@@ -17,8 +17,8 @@ from .experiment import Config, StudentPlan, compare, prepare_students, train_st
 from .cli import _parser, _parse, _cli_config, _pos_int, _pos_float
 
 # %% auto #0
-__all__ = ['SEARCH_SPACES', 'LABEL_WEIGHT', 'EXTRA', 'check_space', 'suggest', 'PruneOnValid', 'open_study', 'Tuning', 'tune',
-           'verdict', 'tune_results', 'study_of', 'plot_tuning', 'kd_nb_tune']
+__all__ = ['SEARCH_SPACES', 'LABEL_WEIGHT', 'EXTRA', 'check_space', 'suggest', 'first_trial', 'PruneOnValid', 'open_study',
+           'Tuning', 'tune', 'verdict', 'tune_results', 'study_of', 'plot_tuning', 'kd_nb_tune']
 
 # %% ../nbs/14_tune.ipynb #452e48be
 SEARCH_SPACES = dict( # method -> {setting: (low, high, 'log' or 'linear')}
@@ -82,6 +82,20 @@ def suggest(trial, # an Optuna trial (or `optuna.trial.FixedTrial`)
     lr = _short(_suggest(trial, 'lr', space['lr'])) if 'lr' in space else cfg.lr
     epochs = _suggest(trial, 'epochs', space['epochs'], integer=True) if 'epochs' in space else cfg.epochs
     return dict(spec=spec, lr=lr, epochs=epochs)
+
+# %% ../nbs/14_tune.ipynb #704a56e1
+def first_trial(cfg:Config, # the configured method (`cfg.method`, `cfg.ce_weight`), learning rate and epochs
+                space:dict, # from `check_space`
+               ) -> dict|None:
+    "Optuna parameters of `cfg`'s own setting, for a search's first trial; None if `space` cannot express it."
+    ds = _distillers(cfg)
+    st = ds[0].settings() if len(ds) == 1 and len(ds[0].terms) == 1 else None
+    if st is None or st['terms'][0]['method'] not in space: return None
+    t = st['terms'][0]; m = t['method']
+    p = {'method': m, **{f"{m}.{k}": t[k] for k in space[m]}}
+    p.update({k: v for k, v in (('ce_weight', st['ce_weight']), ('lr', cfg.lr), ('epochs', cfg.epochs)) if k in space})
+    ranges = {**{f"{m}.{k}": r for k, r in space[m].items()}, **{k: space[k] for k in EXTRA if k in space}}
+    return p if all(ranges[k][0] <= v <= ranges[k][1] for k, v in p.items() if k != 'method') else None
 
 # %% ../nbs/14_tune.ipynb #c4180e54
 class PruneOnValid:
@@ -180,6 +194,7 @@ def tune(cfg:Config, # the teacher, student, data and training settings; `valid`
     settings = _settings(cfg, space)
     name = study_name or 'kd_nb-' + hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
     study = open_study(storage, name, settings, sampler_seed, pruner, heartbeat)
+    if not study.get_trials(deepcopy=False) and (p := first_trial(cfg, space)): study.enqueue_trial(p, skip_if_exists=True)   # the default first
     every = replace(cfg, method=','.join(k for k in space if k not in EXTRA))   # each method of the space checked, and its teacher outputs made
     plan, _ = prepare_students(every, seen, device, prec, [cfg.seed], quiet, teacher, student, cache_dir)
     t = Tuning(study, replace(plan, cfg=cfg, quiet=True), space, data, storage, out, student, cache_dir)
@@ -216,12 +231,13 @@ def tune_results(t:Tuning, comp=None) -> dict:
     trials = t.trials(); states = [x['state'] for x in trials]
     res = dict(study=t.study.study_name, storage=t.storage.split('/')[-1] if t.storage.startswith('sqlite') else t.storage.split('://')[0],
                settings=t.study.user_attrs['settings'], n_trials=len(trials), **{f"n_{s.lower()}": states.count(s) for s in ('COMPLETE', 'PRUNED', 'FAIL')},
-               trials=trials, best=t.best['spec'], best_trial=t.best, val_acc=t.best['valid_acc'],
+               trials=trials, best=t.best['spec'], best_trial=t.best, val_acc=t.best['valid_acc'], seconds=sum(x['seconds'] or 0 for x in trials),
                note="the best of many trials is optimistic on validation; the test-set interval of the verdict is the honest estimate")
     if comp is not None:
         r = comp.results['runs']
         res.update(seeds=r['student']['seeds'], acc=r['student_kd']['acc'], alone_acc=r['student']['acc'], valid_acc=r['student_kd'].get('valid_acc'),
-                   alone_valid_acc=r['student'].get('valid_acc'), stats=comp.results['stats'], teacher_acc=comp.results['teacher_acc'])
+                   alone_valid_acc=r['student'].get('valid_acc'), stats=comp.results['stats'], teacher_acc=comp.results['teacher_acc'],
+                   verdict_seconds=comp.results['seconds'], hardware=comp.results['hardware'])
         o = next((v for k, v in r.items() if k not in ('student', 'student_kd')), None)
         if o is not None: res.update(against=o['spec'], against_acc=o['acc'], against_valid_acc=o.get('valid_acc'),
                                      gain_over_against=asdict(paired_gain(r['student_kd'], o, name='the best', baseline_name='against')))
