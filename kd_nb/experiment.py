@@ -341,7 +341,7 @@ def train_student(plan:StudentPlan, key:str, # 'student' (cross-entropy) or a di
     t0 = time.perf_counter()
     if distiller is None: hist = train(model, dl, cfg.epochs, cfg.lr, dev, **kw)
     else: hist = train_kd(plan.teacher, model, dl, cfg.epochs, cfg.lr, dev, method=copy.deepcopy(distiller), teacher_outputs=plan.teacher_outputs, **kw)
-    seconds = time.perf_counter() - t0
+    seconds = max(time.perf_counter() - t0, sum(r.get('seconds', 0.) for r in hist))   # resumed: its epochs' times, kept in the checkpoint's history
     ev = evaluate(model, plan.test_dl, precision=plan.precision)
     va = None if plan.valid_dl is None else evaluate(model, plan.valid_dl, precision=plan.precision)['acc']
     return StudentRun(key, seed, model, hist, seconds, ev['acc'], ev['loss'], distiller, va)

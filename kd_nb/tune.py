@@ -226,7 +226,9 @@ def verdict(t:Tuning, seeds:int=3, # how many seeds: `cfg.seed` + 1, + 2, ... (n
                    device=t.plan.device, seeds=list(range(c.seed + 1, c.seed + 1 + seeds)), quiet=quiet)
 
 # %% ../nbs/14_tune.ipynb #f0dc66bb
-def tune_results(t:Tuning, comp=None) -> dict:
+def tune_results(t:Tuning, comp=None, # the verdict, if it ran
+                 against:str|None=None, # the spec the verdict was given as `against`
+                ) -> dict:
     "The search's JSON: every trial, the best setting and its validation accuracy; with the verdict, the test accuracy per seed of it and of the student alone, and the paired gain (and over `against`'s setting)."
     trials = t.trials(); states = [x['state'] for x in trials]
     res = dict(study=t.study.study_name, storage=t.storage.split('/')[-1] if t.storage.startswith('sqlite') else t.storage.split('://')[0],
@@ -241,6 +243,7 @@ def tune_results(t:Tuning, comp=None) -> dict:
         o = next((v for k, v in r.items() if k not in ('student', 'student_kd')), None)
         if o is not None: res.update(against=o['spec'], against_acc=o['acc'], against_valid_acc=o.get('valid_acc'),
                                      gain_over_against=asdict(paired_gain(r['student_kd'], o, name='the best', baseline_name='against')))
+        elif against is not None: res.update(against=against, against_is_best=True)   # the search's best is that setting: trained once
     return res
 
 # %% ../nbs/14_tune.ipynb #fe5180ed
@@ -322,7 +325,7 @@ def kd_nb_tune(argv=None) -> int:
                  sampler_seed=a.sampler_seed, heartbeat=a.heartbeat, quiet=a.quiet)
         against = None if a.against == 'none' else a.against or ','.join(d.spec for d in _distillers(cfg))
         comp = None if a.search_only else verdict(t, a.seeds, against, a.quiet)
-        res = tune_results(t, comp); plot_tuning(t, a.out)
+        res = tune_results(t, comp, against); plot_tuning(t, a.out)
         atomic_write(Path(a.out)/'tune.json', lambda p: p.write_text(json.dumps(res, indent=1)), 'the results')
     except (ValueError, OSError, MemoryError, ImportError, optuna.exceptions.OptunaError, sqlalchemy.exc.SQLAlchemyError) as e:
         print(f"kd_nb_tune: error: {e}", file=sys.stderr); return 2
@@ -331,14 +334,16 @@ def kd_nb_tune(argv=None) -> int:
 # %% ../nbs/14_tune.ipynb #1ac7a1a6
 def _tune_report(res:dict, out) -> str:
     text = (f"{res['n_trials']} trials ({res['n_complete']} complete, {res['n_pruned']} pruned, {res['n_fail']} failed); "
-            f"best on validation: {res['best']} at {res['val_acc']:.2f}% (optimistic: the best of {res['n_trials']})")
+            f"best on validation: {res['best']} at {res['val_acc']:.2f}% (optimistic: the best of {res['n_complete'] + res['n_pruned']})")
     ci = lambda g: f" [{g['low']:+.2f}, {g['high']:+.2f}] (95% CI), {g['verdict']}" if g['low'] is not None and g['n'] > 1 else ''
     mean = lambda xs: sum(xs) / len(xs)
     if 'acc' in res:
         g = res['stats']['rows'][1]['gain']
         text += (f"\nretrained over {len(res['seeds'])} seeds, on the test set: distilled {mean(res['acc']):.2f}%, "
                  f"alone {mean(res['alone_acc']):.2f}%, gain {g['mean']:+.2f}{ci(g)}")
-    if 'against' in res:
+    if res.get('against_is_best'):
+        text += f"\nthe best is the configured setting itself ({res['against']}): none of the other trials did better on validation"
+    elif 'against' in res:
         g = res['gain_over_against']
         text += f"\nagainst {res['against']} (the same seeds): {mean(res['against_acc']):.2f}%; the best's gain over it {g['mean']:+.2f}{ci(g)}"
     return text + f"\nWritten to {out}/ (tune.json, tune_history.png, tune_settings.png)"
