@@ -332,7 +332,7 @@ def kd_nb_tune(argv=None) -> int:
     print(_tune_report(res, a.out)); return 0
 
 # %% ../nbs/14_tune.ipynb #1ac7a1a6
-def _tune_report(res:dict, out) -> str:
+def _tune_report(res:dict, out=None) -> str:
     text = (f"{res['n_trials']} trials ({res['n_complete']} complete, {res['n_pruned']} pruned, {res['n_fail']} failed); "
             f"best on validation: {res['best']} at {res['val_acc']:.2f}% (optimistic: the best of {res['n_complete'] + res['n_pruned']})")
     ci = lambda g: f" [{g['low']:+.2f}, {g['high']:+.2f}] (95% CI), {g['verdict']}" if g['low'] is not None and g['n'] > 1 else ''
@@ -346,4 +346,4 @@ def _tune_report(res:dict, out) -> str:
     elif 'against' in res:
         g = res['gain_over_against']
         text += f"\nagainst {res['against']} (the same seeds): {mean(res['against_acc']):.2f}%; the best's gain over it {g['mean']:+.2f}{ci(g)}"
-    return text + f"\nWritten to {out}/ (tune.json, tune_history.png, tune_settings.png)"
+    return text + ('' if out is None else f"\nWritten to {out}/ (tune.json, tune_history.png, tune_settings.png)")
