@@ -14,12 +14,17 @@ training images are computed once and handed to every distilled student (`teache
 The JSON is rewritten (atomically) after every student, so a killed run loses at most the student in progress, and a
 new start skips the (model, seed) pairs already there. A file made with other settings (epochs, data, precision, ...)
 is refused rather than mixed.
+
+With `--valid N`, N training images (`kd_nb.data.holdout`: stratified, seed 0) are held out: the teacher and every
+student train on the rest, and every student is also scored on them (`valid_acc`), so that a setting can be chosen on
+validation and only reported on the test set. Such a run writes its own file (`<name>_valid.json` by default): its
+teacher and students saw fewer images than the full-data file's.
 """
 from __future__ import annotations
 import argparse, json, os, sys, time
 from pathlib import Path
 from kd_nb.core import get_device, seed_everything, hardware_info, resolve_precision, atomic_write
-from kd_nb.data import load_arrays, get_loaders, get_data_dir
+from kd_nb.data import load_arrays, get_loaders, get_data_dir, holdout
 from kd_nb.models import StudentModel, count_params, models_for
 from kd_nb.methods import parse_methods
 from kd_nb.training import evaluate, teacher_logits, teacher_features
@@ -43,6 +48,8 @@ def base_parser(description:str, default_out:Path, default_seeds:int) -> argpars
     p.add_argument('--epochs', type=int, default=10, help="epochs of each student (default: 10, the tutorial's)")
     p.add_argument('--subset', type=int, default=None, help="training images used, a fixed random sample (default: all 50000); needs --out")
     p.add_argument('--test-subset', type=int, default=None, help="test images used (default: all 10000)")
+    p.add_argument('--valid', type=int, default=None,
+                   help="training images held out for choosing settings, stratified, seed 0 (default: none); the results go to <name>_valid.json unless --out")
     p.add_argument('--precision', default='auto', help="auto, fp32, bf16 or fp16, for every student and the teacher's pass (default: auto)")
     p.add_argument('--out', default=None, help=f"the results JSON (default: {default_out.relative_to(REPO)})")
     p.add_argument('--data-dir', default=None, help=f"folder with cifar10.npz (default: $KD_NB_DATA, else {SHARED_DATA} if it exists)")
@@ -61,11 +68,12 @@ def base_parser(description:str, default_out:Path, default_seeds:int) -> argpars
 def check_args(p, a):
     for k in ('seeds', 'epochs', 'teacher_epochs', 'batch_size'):
         if getattr(a, k) < 1: p.error(f"--{k.replace('_', '-')} must be at least 1, got {getattr(a, k)}")
-    for k in ('subset', 'test_subset'):
+    for k in ('subset', 'test_subset', 'valid'):
         if getattr(a, k) is not None and getattr(a, k) < 1: p.error(f"--{k.replace('_', '-')} must be at least 1")
     if a.subset is not None and a.out is None:
         p.error("a --subset run must not write the committed results: give --out PATH (for example /tmp/check.json)")
-    a.out = Path(a.out) if a.out else a.default_out
+    d = a.default_out
+    a.out = Path(a.out) if a.out else d.with_name(f"{d.stem}_valid{d.suffix}") if a.valid else d
     a.seed_list = list(range(a.first_seed, a.first_seed + a.seeds))
     return a
 
@@ -169,7 +177,11 @@ class Bench:
         self.a, self.device = a, get_device(a.device)
         self.prec, self.tprec = resolved(a.precision, self.device), resolved(a.teacher_precision or a.precision, self.device)
         self.data = load_arrays('cifar10', data_dir_from(a.data_dir), a.subset, a.test_subset)
-        self.test_dl = get_loaders(self.data, a.batch_size, device=self.device, seed=0)[1]
+        if a.valid:
+            try: self.data = holdout(self.data, a.valid)
+            except ValueError as e: fail(f"--valid: {e}")
+        dls = get_loaders(self.data, a.batch_size, device=self.device, seed=0, valid=bool(a.valid))
+        self.test_dl, self.valid_dl = dls[-1], (dls[1] if a.valid else None)
         sub = dict(dataset='cifar10', lr=a.lr, batch_size=a.batch_size, subset=a.subset, test_subset=a.test_subset)
         self.tcfg = Config(epochs=a.teacher_epochs, seed=42, precision=a.teacher_precision or a.precision, **sub)
         self.cfg = Config(epochs=a.epochs, precision=a.precision, **sub)   # the students'
@@ -182,7 +194,8 @@ class Bench:
         return dict(dataset='cifar10', n_train=len(self.data.y_train), n_test=len(self.data.y_test), data=self.data.fingerprint(),
                     epochs=a.epochs, batch_size=a.batch_size, optimizer='Adam', lr=a.lr, precision=self.prec, device=self.device.type,
                     teacher_key=teacher_key(self.data, self.tcfg, precision=self.tprec), teacher_epochs=a.teacher_epochs,
-                    teacher_precision=self.tprec, student='StudentModel', teacher='TeacherModel')
+                    teacher_precision=self.tprec, student='StudentModel', teacher='TeacherModel',
+                    **(dict(n_valid=len(self.data.y_valid), valid_seed=self.data.valid_seed) if self.a.valid else {}))
 
     def teacher(self):
         "The tutorial's teacher, from the cache or trained once (and cached); its test accuracy is measured once."
@@ -214,7 +227,7 @@ class Bench:
         "Train `key`'s student for `seed` with `train_student`: cross-entropy if `dist` is None, else that `Distiller` against the teacher's outputs."
         teacher, outputs = (None, None) if dist is None else (self.teacher(), self.outputs(dist.teacher_layers))
         plan = StudentPlan(self.cfg, self.data, self.device, self.prec, self.test_dl, teacher, outputs, self.new_student,
-                           several=True, quiet=not self.a.verbose)
+                           several=True, quiet=not self.a.verbose, valid_dl=self.valid_dl)
         return train_student(plan, key, dist, seed)
 
     def record(self, res:dict):
