@@ -13,7 +13,7 @@ from .core import Table
 # %% auto #0
 __all__ = ['BETTER', 'WORSE', 'SAME', 'ONE_SEED', 'VERDICT_COLORS', 'per_seed', 'Summary', 'summarize', 'Gain', 'paired_gain',
            'model_entries', 'StatsTable', 'holm', 'gain_table', 'plot_gains', 'sweep_cells', 'sweep_gains',
-           'plot_sweep', 'sweep_choice']
+           'plot_sweep', 'choose', 'sweep_choice']
 
 # %% ../nbs/08_stats.ipynb #f080cefd
 def _seed_key(s):
@@ -259,12 +259,18 @@ def plot_sweep(sweep:dict, # a results dict with the baseline and one entry per 
     fig.colorbar(im, ax=ax, label='mean gain (points)'); fig.tight_layout(); return fig
 
 # %% ../nbs/08_stats.ipynb #d9d1ad28
+def choose(entries:dict, # name -> a results entry with per-seed scores: the candidates
+           by:str='valid_acc', # the score that chooses; the test set's 'acc' only reports
+          ):
+    "The name of the entry with the highest mean `by` over its seeds: the choice a validation split makes."
+    if not entries: raise ValueError("there is nothing to choose from")
+    missing = [str(k) for k, v in entries.items() if not v.get(by)]
+    if missing: raise ValueError(f"{'none of them has' if len(missing) == len(entries) else ', '.join(missing) + ': no'} {by!r}: run with a validation split (--valid N)")
+    return max(entries, key=lambda k: float(np.mean(entries[k][by])))
+
 def sweep_choice(sweep:dict, # a sweep whose cells carry `valid_acc`: one run with a validation split
-                 by:str='valid_acc', # the score that chooses; the test set's 'acc' only reports
-                ) -> tuple:
-    "The setting `(temperature, soft weight)` with the highest mean `by` over its seeds: the cell a validation split chooses."
+                 by:str='valid_acc'):
+    "The setting `(temperature, soft weight)` of the sweep with the highest mean `by`: the cell a validation split chooses."
     cells = sweep_cells(sweep)
     if not cells: raise ValueError("the sweep has no settings: entries need 'temperature' and 'soft_target_loss_weight'")
-    missing = [f"T={k[0]:g}, w={k[1]:g}" for k, v in cells.items() if not v.get(by)]
-    if missing: raise ValueError(f"{'the sweep' if len(missing) == len(cells) else ', '.join(missing)} has no {by!r}; run the sweep with a validation split (--valid N)")
-    return max(cells, key=lambda k: float(np.mean(cells[k][by])))
+    return choose(cells, by)
