@@ -250,14 +250,14 @@ def load_teacher(path:str|Path, # a state_dict: `torch.save(model.state_dict(), 
     return model.eval()
 
 # %% ../nbs/11_experiment.ipynb #c3bb2766
-def _teacher_for(spec, data:ImageArrays, cfg:Config, test_dl, device, quiet:bool, prec:str, **kw) -> tuple:
+def _teacher_for(spec, data:ImageArrays, cfg:Config, test_dl, device, quiet:bool, prec:str, scored_on:str='test', **kw) -> tuple:
     "The comparison's teacher and its record: `spec` if it is a module, else from `cfg.teacher_weights`, else trained or from the cache."
     if isinstance(spec, torch.nn.Module) or (spec is None and cfg.teacher_weights):
         given = isinstance(spec, torch.nn.Module)
         teacher = (spec if given else load_teacher(cfg.teacher_weights, cfg.teacher_arch, data.info)).to(device)
         src = f"a given {type(spec).__name__}" if given else str(cfg.teacher_weights)
         acc = evaluate(teacher, test_dl, precision=prec)['acc']
-        if not quiet: print(f"teacher: {src} (not trained here): test accuracy {acc:.2f}%")
+        if not quiet: print(f"teacher: {src} (not trained here): {scored_on} accuracy {acc:.2f}%")
         return teacher, dict(history=[], seconds=0.0, reused=False, given=True, source=src)
     teacher, rec = get_teacher(data, cfg, device=device, quiet=quiet, valid_loader=test_dl, model=spec, **kw)
     return teacher, dict(rec, given=False, source='the teacher cache' if rec['reused'] else 'trained here')
@@ -481,6 +481,7 @@ def prepare_students(cfg:Config, data:ImageArrays, # the settings and the data (
                      device, prec:str, seeds:list, quiet:bool=False,
                      teacher=None, student=None, cache_dir=None, retrain_teacher:bool=False, resume:bool=False, out=None, # as `compare`'s
                      before_training=None, # called after every check and before the teacher trains (`compare` claims its output folder there)
+                     scored_on:str='test', # what the data's test images are, in what it prints: 'validation' for a search, whose "test" images are the split
                     ) -> tuple:
     "All that a comparison's students share, before any of them trains: loaders, checks, the teacher (trained or reused), its views or outputs; `(StudentPlan, ComparisonResults)`."
     train_dl, *valid_dl, test_dl = get_loaders(data, cfg.batch_size, device=device, seed=cfg.seed, valid=data.y_valid is not None)
@@ -488,7 +489,7 @@ def prepare_students(cfg:Config, data:ImageArrays, # the settings and the data (
     _preflight(cfg, data, new_student, teacher, distillers, train_dl, device, prec, quiet)
     if cfg.views: check_views_fit(train_dl.n, _view_spec(cfg), len(data.classes), train_dl.device, Path(cache_dir or default_cache_dir()))
     if before_training is not None: before_training()
-    tmodel, trec = _teacher_for(teacher, data, cfg, test_dl, device, quiet, prec, cache_dir=cache_dir, retrain=retrain_teacher,
+    tmodel, trec = _teacher_for(teacher, data, cfg, test_dl, device, quiet, prec, scored_on, cache_dir=cache_dir, retrain=retrain_teacher,
                                 checkpoint=out/'checkpoints'/'teacher.pt' if out is not None else None, resume=resume)
     for d in distillers: check_method(d, tmodel, new_student(seeds[0]), train_dl, device)   # before any student trains
     t0 = time.perf_counter(); views, vrec = _views_once(tmodel, train_dl, cfg, cache_dir, device, prec, quiet)

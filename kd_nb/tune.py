@@ -196,7 +196,7 @@ def tune(cfg:Config, # the teacher, student, data and training settings; `valid`
     study = open_study(storage, name, settings, sampler_seed, pruner, heartbeat)
     if not study.get_trials(deepcopy=False) and (p := first_trial(cfg, space)): study.enqueue_trial(p, skip_if_exists=True)   # the default first
     every = replace(cfg, method=','.join(k for k in space if k not in EXTRA))   # each method of the space checked, and its teacher outputs made
-    plan, _ = prepare_students(every, seen, device, prec, [cfg.seed], quiet, teacher, student, cache_dir)
+    plan, _ = prepare_students(every, seen, device, prec, [cfg.seed], quiet, teacher, student, cache_dir, scored_on='validation')
     t = Tuning(study, replace(plan, cfg=cfg, quiet=True), space, data, storage, out, student, cache_dir)
     left = n_trials - _counted(study)
     if not quiet: print(f"study {name}: {_counted(study)} of {n_trials} trials done" + (f", {left} to go" if left > 0 else ''), flush=True)
