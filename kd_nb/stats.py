@@ -6,6 +6,7 @@
 from __future__ import annotations
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 import numpy as np
 from scipy import stats as sst
 from .core import Table
@@ -13,7 +14,7 @@ from .core import Table
 # %% auto #0
 __all__ = ['BETTER', 'WORSE', 'SAME', 'ONE_SEED', 'VERDICT_COLORS', 'per_seed', 'Summary', 'summarize', 'Gain', 'paired_gain',
            'model_entries', 'StatsTable', 'holm', 'gain_table', 'plot_gains', 'sweep_cells', 'sweep_gains',
-           'plot_sweep', 'choose', 'sweep_choice']
+           'plot_sweep', 'choose', 'sweep_choice', 'common_seeds', 'Best', 'best_against']
 
 # %% ../nbs/08_stats.ipynb #f080cefd
 def _seed_key(s):
@@ -274,3 +275,27 @@ def sweep_choice(sweep:dict, # a sweep whose cells carry `valid_acc`: one run wi
     cells = sweep_cells(sweep)
     if not cells: raise ValueError("the sweep has no settings: entries need 'temperature' and 'soft_target_loss_weight'")
     return choose(cells, by)
+
+# %% ../nbs/08_stats.ipynb #405a7ed6
+def common_seeds(a, # a results entry with per-seed accuracies (any form `per_seed` reads)
+                 b, # another one
+                ) -> tuple:
+    "`a` and `b` restricted to the seeds both have, in seed order: their pairs, as two `{'acc': [...], 'seeds': [...]}`."
+    pa, pb = per_seed(a), per_seed(b); s = sorted(set(pa) & set(pb))
+    return dict(acc=[pa[x] for x in s], seeds=s), dict(acc=[pb[x] for x in s], seeds=s)
+
+class Best(NamedTuple):
+    "The arm `best_against` chose: its name and entry, the baseline it is paired with, and its paired gain over it."
+    key:str; entry:dict; baseline:dict|None; gain:Gain|None
+
+def best_against(entries:dict, # name -> results entry: the candidate arms
+                 baseline, # a function of a candidate's entry -> the entry it is compared with, or None
+                 n:int=3, # the fewest seeds a candidate needs to be chosen
+                 by:str='valid_acc', # the score that chooses (see `choose`)
+                 confidence:float=0.95) -> Best|None:
+    "The candidate with `n` seeds or more that `choose` picks, its baseline and their paired gain; None when no candidate has `n` seeds."
+    ok = {k: v for k, v in entries.items() if len(per_seed(v, k)) >= n}
+    if not ok: return None
+    k = choose(ok, by); v = ok[k]; b = baseline(v)
+    g = paired_gain(v, b, confidence, k, 'its baseline') if b and set(per_seed(v)) & set(per_seed(b)) else None
+    return Best(k, v, b, g)
