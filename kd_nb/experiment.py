@@ -393,8 +393,14 @@ def results_dict(b:ComparisonResults, test_dl, out=None) -> dict:
     return res
 
 # %% ../nbs/11_experiment.ipynb #d2d9b9d9
-def _check_writable(out):
+def _check_writable(out, make:bool=True):
+    "`out` as a `Path`, refused if it cannot be written: made and written to if `make`, else only its nearest existing folder checked (nothing made)."
     out = Path(out)
+    if not make:
+        base = next(p for p in (out, *out.parents) if p.exists())
+        if base.is_dir() and os.access(base, os.W_OK | os.X_OK): return out
+        why = 'read-only' if base.is_dir() else 'not a folder'
+        raise PermissionError(f"cannot write to the output folder {out} ({base} is {why}); choose another with --out")
     try:
         out.mkdir(parents=True, exist_ok=True); probe = out/'.kd_nb_write_test'; probe.write_text('ok'); probe.unlink()
     except OSError as e:
@@ -519,9 +525,10 @@ def compare(cfg:Config|None=None, # the settings; default: the tutorial's
     if export: require('onnx', 'onnxruntime')
     prec = resolve_precision(cfg.precision, device)   # 'fp16' on a CPU is refused here
     check_shareable(cfg.batch_size); quiet = quiet or not is_main()   # several processes: they share each batch, one reports
-    if out is not None: out = on_main(_check_writable, out)
+    if out is not None: on_main(_check_writable, out, make=False)   # checked first, made after the checks of the input: a refused run leaves no folder
     if data is None: data = _load_data(cfg, data_dir, quiet)
     if cfg.valid: data = holdout(data, cfg.valid)   # before the teacher: it does not train on the held-out images either
+    if out is not None: out = on_main(_check_writable, out)
     if not quiet: print(f"{data}\ndevice: {device}, precision: {prec}")
     claim = None if out is None else lambda: on_main(claim_output, out, run_settings(cfg, seeds, export, teacher, student), overwrite)
     plan, b = prepare_students(cfg, data, device, prec, seeds, quiet, teacher, student, cache_dir, retrain_teacher, resume, out, claim)

@@ -186,10 +186,10 @@ def tune(cfg:Config, # the teacher, student, data and training settings; `valid`
     "Search methods and settings for `cfg`'s teacher and student by validation accuracy (Optuna: TPE, successive halving); the test set is not used."
     space = check_space(space, methods); _check_int('n_trials', n_trials)
     if not cfg.valid: raise ValueError("the search scores trials on a validation split: set valid (--valid N; 5,000 of CIFAR-10's 50,000 is usual)")
-    out = _check_writable(out); storage = storage or f"sqlite:///{(out/'study.db').absolute()}"
-    device = get_device(device); prec = resolve_precision(cfg.precision, device)
+    _check_writable(out, make=False); device = get_device(device); prec = resolve_precision(cfg.precision, device)
     data = data if data is not None else _load_data(cfg, data_dir, quiet)
-    split = holdout(data, cfg.valid)   # a split too large for the data is refused here, before the study is written
+    split = holdout(data, cfg.valid)   # a split too large for the data is refused here, before the study or its folder is written
+    out = _check_writable(out); storage = storage or f"sqlite:///{(out/'study.db').absolute()}"
     seen = replace(split, x_test=split.x_valid, y_test=split.y_valid)   # the search's "test" images are the validation split: the test set is not read
     settings = _settings(cfg, space)
     name = study_name or 'kd_nb-' + hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
