@@ -14,7 +14,7 @@ from .core import Table
 # %% auto #0
 __all__ = ['BETTER', 'WORSE', 'SAME', 'ONE_SEED', 'VERDICT_COLORS', 'per_seed', 'Summary', 'summarize', 'Gain', 'paired_gain',
            'model_entries', 'StatsTable', 'holm', 'gain_table', 'plot_gains', 'sweep_cells', 'sweep_gains',
-           'plot_sweep', 'choose', 'sweep_choice', 'common_seeds', 'Best', 'best_against']
+           'plot_sweep', 'choose', 'sweep_choice', 'common_seeds', 'paired_with', 'Best', 'best_against']
 
 # %% ../nbs/08_stats.ipynb #f080cefd
 def _seed_key(s):
@@ -284,6 +284,12 @@ def common_seeds(a, # a results entry with per-seed accuracies (any form `per_se
     pa, pb = per_seed(a), per_seed(b); s = sorted(set(pa) & set(pb))
     return dict(acc=[pa[x] for x in s], seeds=s), dict(acc=[pb[x] for x in s], seeds=s)
 
+def paired_with(a, # a results entry
+                base, # the entry it is compared with, or None
+                confidence:float=0.95) -> Gain|None:
+    "`paired_gain(a, base)` over their shared seeds, or None when there is no `base` or no seed in common (an arm whose baseline has not run yet)."
+    return paired_gain(a, base, confidence) if base and set(per_seed(a)) & set(per_seed(base)) else None
+
 class Best(NamedTuple):
     "The arm `best_against` chose: its name and entry, the baseline it is paired with, and its paired gain over it."
     key:str; entry:dict; baseline:dict|None; gain:Gain|None
@@ -297,5 +303,4 @@ def best_against(entries:dict, # name -> results entry: the candidate arms
     ok = {k: v for k, v in entries.items() if len(per_seed(v, k)) >= n}
     if not ok: return None
     k = choose(ok, by); v = ok[k]; b = baseline(v)
-    g = paired_gain(v, b, confidence, k, 'its baseline') if b and set(per_seed(v)) & set(per_seed(b)) else None
-    return Best(k, v, b, g)
+    return Best(k, v, b, paired_with(v, b, confidence))
