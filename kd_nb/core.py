@@ -46,6 +46,8 @@ def hardware_info() -> dict:
     except OSError: pass
     hw = dict(cpu=cpu, cores=os.cpu_count(), torch=torch.__version__, threads=torch.get_num_threads(),
               python=platform.python_version())
+    hw['kernels'] = torch.backends.cpu.get_cpu_capability()   # ATen's: ATEN_CPU_CAPABILITY lowers it
+    if os.environ.get('ONEDNN_MAX_CPU_ISA'): hw['onednn_isa'] = os.environ['ONEDNN_MAX_CPU_ISA']   # oneDNN's (convolutions) cap
     if torch.cuda.is_available(): hw['gpu'] = torch.cuda.get_device_name()
     return hw
 
