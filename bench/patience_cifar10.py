@@ -27,7 +27,8 @@ The teachers are evaluated, not trained here: `--fast-teacher` is a state_dict o
 cache's seed-42 fast teacher, `bench/fast_teacher.py`), trained on all 50,000 training images, so it has seen the
 validation images (the students have not). That leans the choices towards the teacher: a setting that follows it more
 closely scores a little better on validation than it would on new images. A teacher trained on the 45,000 alone
-would remove that (about 75 minutes here). Each teacher's
+would remove that (about 75 minutes here). A teacher whose weights differ from those the file's arms learned from (its
+`teachers`) stops the run before any student trains, rather than mixing two teachers in one file. Each teacher's
 view cache (`kd_nb.views.view_cache`) is built once in `--cache-dir` and reused.
 
 Results go to nbs/results/patience_cifar10.json (`--out`), rewritten after every student (`bench/seeded_runs.py`'s
@@ -136,6 +137,7 @@ class Patience:
         self.new_student = student_builder(self.data.info)
         self._teachers, self._views, self.teacher_info, self.views_info = {}, {}, {}, {}
         self.finished = None   # the last student's checkpoint: deleted once its result is saved (at the next student, or the end)
+        self.expected = {}     # the results file's teachers: a teacher whose weights differ from those stops the run
 
     def teacher_path(self, which:str) -> Path:
         if which == 'weak': return Path(self.a.weak_teacher)
@@ -161,6 +163,12 @@ class Patience:
                                             valid_acc=evaluate(t, self.valid_dl, precision=self.prec)['acc'])
             print(f"{which} teacher {path.name}: {self.teacher_info[which]['test_acc']:.2f}% test, {self.teacher_info[which]['valid_acc']:.2f}% validation "
                   "(it trained on the validation images)", flush=True)
+            old, new = self.expected.get(which, {}).get('weights'), self.teacher_info[which]['weights']
+            if old and old != new:
+                fail(f"the {which} teacher {path} has weights {new}, but the arms in {self.a.out} learned from weights {old}: the same "
+                     "recipe and seed retrained on other CPU kernels gives another teacher (the file's `hardware` says which kernels; "
+                     "ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 reproduces an AVX2 machine's fp32 runs). Give the original "
+                     f"weights with --{which}-teacher, or another --out")
         return self._teachers[which]
 
     def views(self, which:str, k:int, mixup:bool):
@@ -210,6 +218,10 @@ def plan_of(a, arms:dict) -> list:
     return [(n, seed, s, meta(s)) for n, s in arms.items() if only is None or n in only
             for seed in (a.seed_list[:1] if n.startswith('val_') else a.seed_list) if not (s['teacher'] == 'weak' and not a.weak_teacher)]
 
+def check_teachers(b:Patience, res:dict, plan:list):
+    "Load now every teacher a run still to do needs (the stored views' too): a missing or different one stops the run before any student trains."
+    for w in sorted({s['teacher'] or 'fast' for n, seed, s, _ in plan if (s['teacher'] or s['views']) and not has_run(res, n, seed)}): b.teacher(w)
+
 def show_plan(a, res:dict, arms:dict, pick:dict):
     print(f"{a.out}: chosen on validation: {pick or 'nothing yet'}")
     for n, seed, s, _ in plan_of(a, arms):
@@ -223,13 +235,13 @@ def main(argv=None):
     check_meta(res, cands)
     pick = chosen(res, cands, a.seed_list[0]); arms = {**cands, **main_arms(a, cands, pick)}
     if a.plan: show_plan(a, res, arms, pick); return res
-    start_session(res); res['description'] = __doc__.split('\n\n')[0]
+    start_session(res); res['description'] = __doc__.split('\n\n')[0]; b.expected = res.get('teachers', {})
     try:
-        run_plan(b, res, a.out, plan_of(a, cands))   # the choices first: the other arms use them
+        check_teachers(b, res, plan_of(a, cands)); run_plan(b, res, a.out, plan_of(a, cands))   # the choices first: the other arms use them
         res['chosen'] = pick = chosen(res, cands, a.seed_list[0]); arms = main_arms(a, cands, pick); check_meta(res, arms)
         res['arms'] = list({**cands, **arms})
         save_results(a.out, res)
-        run_plan(b, res, a.out, plan_of(a, arms))
+        check_teachers(b, res, plan_of(a, arms)); run_plan(b, res, a.out, plan_of(a, arms))
     except TrainingStopped as e: print(e); sys.exit(128 + e.signum)
     b.tidy()
     print(f"done in {time.perf_counter() - t0:.0f} s; chosen on validation: {pick}")
