@@ -40,12 +40,14 @@ def seed_everything(seed:int=42, # the seed for Python, NumPy and PyTorch
 def hardware_info() -> dict:
     "The CPU model, core count, GPU (if any), PyTorch version and threads: what a timing or accuracy was measured on."
     cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path('/proc/cpuinfo').read_text().splitlines():
-            if line.startswith('model name'): cpu = line.split(':', 1)[1].strip(); break
+    info = {}
+    try:   # the first processor's block: a virtual machine's model name may hide the generation, its family and model do not
+        for line in Path('/proc/cpuinfo').read_text().split('\n\n')[0].splitlines():
+            k, _, v = line.partition(':'); info[k.strip()] = v.strip()
     except OSError: pass
-    hw = dict(cpu=cpu, cores=os.cpu_count(), torch=torch.__version__, threads=torch.get_num_threads(),
+    hw = dict(cpu=info.get('model name', cpu), cores=os.cpu_count(), torch=torch.__version__, threads=torch.get_num_threads(),
               python=platform.python_version())
+    if 'cpu family' in info: hw['cpu_id'] = f"family {info['cpu family']} model {info.get('model', '?')}"   # e.g. AMD's 23: Zen 2, 26: Zen 5
     hw['kernels'] = torch.backends.cpu.get_cpu_capability()   # ATen's: ATEN_CPU_CAPABILITY lowers it
     if os.environ.get('ONEDNN_MAX_CPU_ISA'): hw['onednn_isa'] = os.environ['ONEDNN_MAX_CPU_ISA']   # oneDNN's (convolutions) cap
     if torch.cuda.is_available(): hw['gpu'] = torch.cuda.get_device_name()
