@@ -119,12 +119,10 @@ def add_run(res:dict, key:str, run, meta:dict|None=None):
     and with sessions, `session`: the index in `res['sessions']` of the one it finished in, whose `hardware` its `seconds` were measured on
     (None for a run recorded before this was kept)."""
     e = res.setdefault(key, dict(meta or {}, acc=[], seeds=[], seconds=[], train_loss=[], history=[]))
-    va, ses = getattr(run, 'valid_acc', None), (len(res['sessions']) - 1 if res.get('sessions') else None)
-    cols = ('seeds', 'acc', 'seconds', 'train_loss', 'history', 'valid_acc', 'session')
-    cols = tuple(k for k in cols if k not in ('valid_acc', 'session') or k in e or (va if k == 'valid_acc' else ses) is not None)
-    rows = list(zip(*(e.get(k, [None] * len(e['seeds'])) for k in cols)))
     new = dict(seeds=run.seed, acc=run.acc, seconds=run.seconds, train_loss=run.history[-1]['train_loss'] if run.history else None,
-               history=run.history, valid_acc=va, session=ses)
+               history=run.history, valid_acc=getattr(run, 'valid_acc', None), session=len(res['sessions']) - 1 if res.get('sessions') else None)
+    cols = [k for k in new if k not in ('valid_acc', 'session') or k in e or new[k] is not None]   # the optional columns once there
+    rows = list(zip(*(e.get(k, [None] * len(e['seeds'])) for k in cols)))
     rows.append(tuple(new[k] for k in cols))
     rows.sort(key=lambda r: r[0])
     for i, k in enumerate(cols): e[k] = [r[i] for r in rows]

@@ -38,7 +38,7 @@ def seed_everything(seed:int=42, # the seed for Python, NumPy and PyTorch
 
 # %% ../nbs/00_core.ipynb #70d91bc5
 def hardware_info() -> dict:
-    "The CPU model, core count, GPU (if any), PyTorch version and threads: what a timing or accuracy was measured on."
+    "The CPU model and generation, core count, GPU (if any), PyTorch version, threads and CPU kernels: what a timing or accuracy was measured on."
     cpu = platform.processor() or platform.machine()
     info = {}
     try:   # the first processor's block: a virtual machine's model name may hide the generation, its family and model do not
