@@ -38,7 +38,7 @@ A check of the whole path on a few images: `--subset 600 --valid 100 --test-subs
 --candidate-epochs 1 --views 4 --seeds 2 --fast-teacher T.pt --out /tmp/p.json --work-dir /tmp/p`.
 """
 from __future__ import annotations
-import argparse, sys, time
+import argparse, json, sys, time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -127,6 +127,15 @@ def main_arms(a, cands:dict, pick:dict) -> dict:
     return out
 
 # ---------------------------------------------------------------- data, teachers, views, students
+def trained_as(path:Path) -> dict|None:
+    "How a teacher from kd_nb's teacher cache was trained, from the record beside its weights (`get_teacher`): None for weights from elsewhere."
+    try: rec = json.loads(path.with_suffix('.json').read_text())
+    except (OSError, ValueError): return None
+    c = rec.get('config') or {}
+    return dict(key=rec.get('key'), precision=rec.get('precision'), seconds=rec.get('seconds'), epochs=c.get('teacher_epochs'),
+                recipe=c.get('teacher_recipe'), schedule=c.get('schedule'), augment=c.get('augment'), lr=c.get('teacher_lr') or c.get('lr'),
+                data=rec.get('data'))
+
 class Patience:
     "The split data, the teachers (loaded once), their view caches (built once), and one student of one arm for one seed."
     def __init__(self, a):
@@ -160,7 +169,7 @@ class Patience:
             self._teachers[which] = t
             self.teacher_info[which] = dict(file=path.name, weights=weights_fingerprint(t), params=count_params(t),
                                             test_acc=evaluate(t, self.test_dl, precision=self.prec)['acc'],
-                                            valid_acc=evaluate(t, self.valid_dl, precision=self.prec)['acc'])
+                                            valid_acc=evaluate(t, self.valid_dl, precision=self.prec)['acc'], trained=trained_as(path))
             print(f"{which} teacher {path.name}: {self.teacher_info[which]['test_acc']:.2f}% test, {self.teacher_info[which]['valid_acc']:.2f}% validation "
                   "(it trained on the validation images)", flush=True)
             old, new = self.expected.get(which, {}).get('weights'), self.teacher_info[which]['weights']
