@@ -12,18 +12,21 @@ import torch
 from .core import autocast, format_bytes, get_device, resolve_precision
 
 # %% auto #0
-__all__ = ['TUTORIAL_MEAN', 'TUTORIAL_STD', 'CIFAR10_MEAN', 'CIFAR10_STD', 'CIFAR10_CLASSES', 'FASHION_MNIST_CLASSES', 'DATASETS',
-           'DEBIAN_FASHION_MNIST', 'AUGMENTS', 'DatasetInfo', 'dataset_info', 'get_data_dir', 'read_npz', 'read_idx',
-           'ImageArrays', 'sample_indices', 'load_arrays', 'synthetic_arrays', 'load_or_synthetic', 'holdout',
-           'apply_views', 'TensorLoader', 'fits_on', 'get_loaders', 'ArrayImageDataset', 'tutorial_transform',
-           'show_images', 'available_memory', 'check_memory', 'peak_memory', 'StepMemory', 'step_memory', 'free_memory',
-           'check_batch_fits', 'ViewSpec', 'make_views', 'view_nbytes', 'Views']
+__all__ = ['TUTORIAL_MEAN', 'TUTORIAL_STD', 'CIFAR10_MEAN', 'CIFAR10_STD', 'CIFAR10_CLASSES', 'CIFAR100_MEAN', 'CIFAR100_STD',
+           'CIFAR100_CLASSES', 'FASHION_MNIST_CLASSES', 'DATASETS', 'DEBIAN_FASHION_MNIST', 'AUGMENTS', 'DatasetInfo',
+           'dataset_info', 'get_data_dir', 'read_npz', 'save_npz', 'read_idx', 'ImageArrays', 'sample_indices',
+           'load_arrays', 'synthetic_arrays', 'load_or_synthetic', 'holdout', 'apply_views', 'TensorLoader', 'fits_on',
+           'get_loaders', 'ArrayImageDataset', 'tutorial_transform', 'show_images', 'available_memory', 'check_memory',
+           'peak_memory', 'StepMemory', 'step_memory', 'free_memory', 'check_batch_fits', 'ViewSpec', 'make_views',
+           'view_nbytes', 'Views']
 
 # %% ../nbs/02_data.ipynb #cd132858
 TUTORIAL_MEAN = (0.456, 0.456, 0.406) # the tutorial's normalisation (ImageNet's red mean would be 0.485)
 TUTORIAL_STD = (0.229, 0.224, 0.225)
 CIFAR10_MEAN, CIFAR10_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
 CIFAR10_CLASSES = ('airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck')
+CIFAR100_MEAN, CIFAR100_STD = (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)
+CIFAR100_CLASSES = tuple("apple aquarium_fish baby bear beaver bed bee beetle bicycle bottle bowl boy bridge bus butterfly camel can castle caterpillar cattle chair chimpanzee clock cloud cockroach couch crab crocodile cup dinosaur dolphin elephant flatfish forest fox girl hamster house kangaroo keyboard lamp lawn_mower leopard lion lizard lobster man maple_tree motorcycle mountain mouse mushroom oak_tree orange orchid otter palm_tree pear pickup_truck pine_tree plain plate poppy porcupine possum rabbit raccoon ray road rocket rose sea seal shark shrew skunk skyscraper snail snake spider squirrel streetcar sunflower sweet_pepper table tank telephone television tiger tractor train trout tulip turtle wardrobe whale willow_tree wolf woman worm".split()) # fine labels, alphabetical: CIFAR-100's own order
 FASHION_MNIST_CLASSES = ('T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot')
 
 @dataclass(frozen=True)
@@ -33,14 +36,16 @@ class DatasetInfo:
 
 DATASETS = {
     'cifar10': DatasetInfo('cifar10', CIFAR10_CLASSES, (32, 32, 3), TUTORIAL_MEAN, TUTORIAL_STD, 'cifar10.npz'),
+    'cifar100': DatasetInfo('cifar100', CIFAR100_CLASSES, (32, 32, 3), CIFAR100_MEAN, CIFAR100_STD, 'cifar100.npz'), # its own statistics, as the field's code
     'fashion_mnist': DatasetInfo('fashion_mnist', FASHION_MNIST_CLASSES, (28, 28, 1), (0.2860,), (0.3530,), 'fashion_mnist.npz'),
 }
 
 # %% ../nbs/02_data.ipynb #aaedf03b
-def dataset_info(name:str, # 'cifar10' or 'fashion_mnist' (case and '-' are forgiven)
+def dataset_info(name:str, # 'cifar10', 'cifar100' or 'fashion_mnist' (case, '-' and '_' are forgiven)
                 ) -> DatasetInfo:
     "The `DatasetInfo` for `name`, or a `ValueError` that lists the known names."
-    key = str(name).lower().replace('-', '_')
+    bare = str(name).lower().replace('-', '').replace('_', '')
+    key = {k.replace('_', ''): k for k in DATASETS}.get(bare, str(name))   # 'CIFAR-100', 'fashion-mnist', 'FashionMNIST' are forgiven
     if key not in DATASETS: raise ValueError(f"unknown dataset {name!r}; known datasets: {', '.join(DATASETS)}")
     return DATASETS[key]
 
@@ -80,6 +85,14 @@ def read_npz(path:str|Path, # an npz with uint8 `x_train`, `x_test` (N×H×W×C)
         d[f'y_{s}'] = y.astype(np.int64)
     return d
 
+def save_npz(d:dict, # the four arrays `x_train`, `y_train`, `x_test`, `y_test` (an `ImageArrays`' fields, or `read_npz`'s dict)
+             path:str|Path, # the npz to write; its folder is created
+            ) -> Path:
+    "Write a dataset npz that `read_npz` reads, atomically (a temporary file, then a rename)."
+    d, path = d if isinstance(d, dict) else vars(d), Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix('.tmp.npz'); np.savez(tmp, **{k: d[k] for k in _KEYS}); os.replace(tmp, path)
+    return path
+
 # %% ../nbs/02_data.ipynb #66dc0df4
 def read_idx(path:str|Path) -> np.ndarray:
     "Read a (gzipped) IDX file, the format of MNIST and Fashion-MNIST."
@@ -94,7 +107,7 @@ def read_idx(path:str|Path) -> np.ndarray:
 # %% ../nbs/02_data.ipynb #ef6f255b
 def _from_torchvision(info:DatasetInfo, root:Path, download:bool) -> dict:
     import torchvision.datasets as tvd
-    cls = {'cifar10': tvd.CIFAR10, 'fashion_mnist': tvd.FashionMNIST}[info.name]
+    cls = {'cifar10': tvd.CIFAR10, 'cifar100': tvd.CIFAR100, 'fashion_mnist': tvd.FashionMNIST}[info.name]
     try: tr, te = cls(root, train=True, download=download), cls(root, train=False, download=download)
     except Exception as e:
         raise FileNotFoundError(
@@ -146,7 +159,7 @@ def sample_indices(n_total:int, # the number of items
     return np.sort(np.random.default_rng(seed).permutation(n_total)[:n])
 
 # %% ../nbs/02_data.ipynb #c7f08526
-def load_arrays(name:str='cifar10', # 'cifar10' or 'fashion_mnist'
+def load_arrays(name:str='cifar10', # 'cifar10', 'cifar100' or 'fashion_mnist'
                 data_dir:str|Path|None=None, # where `<name>.npz` is or will be written; see `get_data_dir`
                 subset:int|None=None, # keep this many training images (a fixed random sample)
                 test_subset:int|None=None, # keep this many test images
@@ -160,9 +173,7 @@ def load_arrays(name:str='cifar10', # 'cifar10' or 'fashion_mnist'
     else:
         d = _from_debian(info); src = str(DEBIAN_FASHION_MNIST)
         if d is None: d, src = _from_torchvision(info, root, download), f"torchvision ({root})"
-        try:
-            root.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix('.tmp.npz'); np.savez(tmp, **d); os.replace(tmp, path)
+        try: save_npz(d, path)
         except OSError as e: print(f"note: could not cache {path} ({e}); loading will read the original files again")
     tr, te = sample_indices(len(d['y_train']), subset), sample_indices(len(d['y_test']), test_subset)
     return ImageArrays(d['x_train'][tr], d['y_train'][tr], d['x_test'][te], d['y_test'][te], info, src)
@@ -174,7 +185,8 @@ def synthetic_arrays(name:str='cifar10', n_train:int=512, n_test:int=128, seed:i
     def make(n):
         y = rng.integers(0, len(info.classes), n)
         x = rng.integers(0, 100, (n, *info.shape)).astype(np.int64)
-        x[..., 0] += (y[:, None, None] * 15)  # the class shows in the first channel's brightness
+        x[..., 0] += (y[:, None, None] % 10 * 15)  # the class shows in the first channel's brightness
+        if len(info.classes) > 10: x[..., 1 % info.shape[2]] += (y[:, None, None] // 10 * 15)   # and its tens (of 100 classes) in the second's
         return np.clip(x, 0, 255).astype(np.uint8), y.astype(np.int64)
     (xtr, ytr), (xte, yte) = make(n_train), make(n_test)
     return ImageArrays(xtr, ytr, xte, yte, info, 'synthetic')

@@ -9,9 +9,9 @@ import torch.nn as nn
 from .core import evaluating
 
 # %% auto #0
-__all__ = ['TUTORIAL_MODELS', 'OWN_MODELS', 'TIMM', 'TeacherModel', 'StudentModel', 'count_params', 'FixedScaleBN', 'dirac_conv',
-           'ConvGroup', 'Airbench94', 'patch_whitening', 'init_whitening', 'models_for', 'model_names',
-           'check_model_name', 'build_model']
+__all__ = ['CIFAR_MODELS', 'TUTORIAL_MODELS', 'OWN_MODELS', 'TIMM', 'TeacherModel', 'StudentModel', 'count_params',
+           'FixedScaleBN', 'dirac_conv', 'ConvGroup', 'Airbench94', 'patch_whitening', 'init_whitening', 'CifarBlock',
+           'CifarResNet', 'WideBlock', 'WideResNet', 'models_for', 'model_names', 'check_model_name', 'build_model']
 
 # %% ../nbs/04_models.ipynb #047f4d9a
 def _check(num_classes, in_channels, img_size):
@@ -123,6 +123,77 @@ def init_whitening(model:Airbench94, images:torch.Tensor):
     with torch.no_grad(): model.whiten.weight.copy_(patch_whitening(images, model.whiten.kernel_size[0])); model.whiten.bias.zero_()
     return model
 
+# %% ../nbs/04_models.ipynb #0fca930d
+class CifarBlock(nn.Module):
+    "A basic residual block: 3×3 convolution, BatchNorm, ReLU, 3×3 convolution, BatchNorm, plus the shortcut (a 1×1 convolution and BatchNorm when the shape changes), then ReLU."
+    def __init__(self, cin:int, cout:int, stride:int=1):
+        super().__init__()
+        self.conv1, self.bn1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout)
+        self.conv2, self.bn2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout)
+        self.shortcut = (nn.Sequential() if stride == 1 and cin == cout else
+                         nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout)))
+    def forward(self, x):
+        out = self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x)))))
+        return torch.relu(out + self.shortcut(x))
+
+class CifarResNet(nn.Module):
+    "The CIFAR ResNet of depth 6n + 2: a 3×3 stem of `widths[0]` channels, three stages of n `CifarBlock`s (`widths[1:]`, strides 1, 2, 2), average pool, linear."
+    def __init__(self, depth:int=20, # 6n + 2: 20, 32, 56, 110, ...
+                 widths:tuple=(16, 16, 32, 64), # the stem's and the three stages' channels; ×4 for the `x4` networks
+                 num_classes:int=100, in_channels:int=3, img_size:int=32):
+        super().__init__(); _check(num_classes, in_channels, img_size)
+        if (depth - 2) % 6 or depth < 8: raise ValueError(f"a CIFAR ResNet's depth is 6n + 2 with n >= 1 (8, 14, 20, 32, 56, ...), got {depth}")
+        n, self.num_classes, self.in_channels, self.img_size = (depth - 2) // 6, num_classes, in_channels, img_size
+        self.stem = nn.Sequential(nn.Conv2d(in_channels, widths[0], 3, padding=1, bias=False), nn.BatchNorm2d(widths[0]), nn.ReLU(inplace=True))
+        stage = lambda cin, cout, s: nn.Sequential(CifarBlock(cin, cout, s), *[CifarBlock(cout, cout) for _ in range(n - 1)])
+        self.layer1, self.layer2, self.layer3 = stage(widths[0], widths[1], 1), stage(widths[1], widths[2], 2), stage(widths[2], widths[3], 2)
+        self.pool, self.fc = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten()), nn.Linear(widths[3], num_classes)
+        for m in self.modules():   # as RepDistiller's: He initialisation of the convolutions, BatchNorm at 1 and 0
+            if isinstance(m, nn.Conv2d): nn.init.kaiming_normal_(m.weight, mode='fan_out', nonlinearity='relu')
+    def forward(self, x): return self.fc(self.pool(self.layer3(self.layer2(self.layer1(self.stem(x))))))
+
+# %% ../nbs/04_models.ipynb #9cff7ad2
+class WideBlock(nn.Module):
+    "A pre-activation block of a wide ResNet: BatchNorm, ReLU, 3×3 convolution, twice; the shortcut is a 1×1 convolution of the activated input when the shape changes."
+    def __init__(self, cin:int, cout:int, stride:int=1):
+        super().__init__()
+        self.bn1, self.conv1 = nn.BatchNorm2d(cin), nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn2, self.conv2 = nn.BatchNorm2d(cout), nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.shortcut = None if stride == 1 and cin == cout else nn.Conv2d(cin, cout, 1, stride, bias=False)
+    def forward(self, x):
+        a = torch.relu(self.bn1(x))
+        out = self.conv2(torch.relu(self.bn2(self.conv1(a))))
+        return out + (x if self.shortcut is None else self.shortcut(a))
+
+class WideResNet(nn.Module):
+    "WRN-`depth`-`widen`: a 3×3 stem of 16 channels, three stages of (depth − 4)/6 `WideBlock`s of 16k, 32k, 64k channels, BatchNorm, ReLU, average pool, linear."
+    def __init__(self, depth:int=16, # 6n + 4: 16, 28, 40, ...
+                 widen:int=2, # k, the width multiplier
+                 num_classes:int=100, in_channels:int=3, img_size:int=32):
+        super().__init__(); _check(num_classes, in_channels, img_size)
+        if (depth - 4) % 6 or depth < 10: raise ValueError(f"a wide ResNet's depth is 6n + 4 with n >= 1 (10, 16, 28, 40, ...), got {depth}")
+        n, w = (depth - 4) // 6, [16, 16 * widen, 32 * widen, 64 * widen]
+        self.num_classes, self.in_channels, self.img_size = num_classes, in_channels, img_size
+        self.stem = nn.Conv2d(in_channels, w[0], 3, padding=1, bias=False)
+        stage = lambda cin, cout, s: nn.Sequential(WideBlock(cin, cout, s), *[WideBlock(cout, cout) for _ in range(n - 1)])
+        self.layer1, self.layer2, self.layer3 = stage(w[0], w[1], 1), stage(w[1], w[2], 2), stage(w[2], w[3], 2)
+        self.pool = nn.Sequential(nn.BatchNorm2d(w[3]), nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.fc = nn.Linear(w[3], num_classes)
+        for m in self.modules():   # as RepDistiller's: He initialisation (fan out), BatchNorm at 1 and 0, the linear bias at 0
+            if isinstance(m, nn.Conv2d): nn.init.kaiming_normal_(m.weight, mode='fan_out', nonlinearity='relu')
+            elif isinstance(m, nn.Linear): nn.init.zeros_(m.bias)
+    def forward(self, x): return self.fc(self.pool(self.layer3(self.layer2(self.layer1(self.stem(x))))))
+
+# %% ../nbs/04_models.ipynb #796348f4
+def _cifar(build, *args):
+    "A builder of the CIFAR network `build(*args, num_classes, in_channels, img_size)`, with `build_model`'s signature."
+    def make(num_classes:int=100, in_channels:int=3, img_size:int=32): return build(*args, num_classes=num_classes, in_channels=in_channels, img_size=img_size)
+    return make
+
+CIFAR_MODELS = dict(cifar_resnet20=_cifar(CifarResNet, 20), cifar_resnet56=_cifar(CifarResNet, 56),
+                    cifar_resnet8x4=_cifar(CifarResNet, 8, (32, 64, 128, 256)), cifar_resnet32x4=_cifar(CifarResNet, 32, (32, 64, 128, 256)),
+                    cifar_wrn_16_2=_cifar(WideResNet, 16, 2), cifar_wrn_40_2=_cifar(WideResNet, 40, 2))
+
 # %% ../nbs/04_models.ipynb #9a05e819
 def models_for(info, # a `kd_nb.data.DatasetInfo`
               ) -> tuple:
@@ -136,13 +207,13 @@ import difflib
 
 # %% ../nbs/04_models.ipynb #5ee55b8d
 TUTORIAL_MODELS = dict(teacher=TeacherModel, student=StudentModel)
-OWN_MODELS = dict(TUTORIAL_MODELS, airbench94=Airbench94) # the models kd_nb defines: the tutorial's two and the fast teacher
+OWN_MODELS = dict(TUTORIAL_MODELS, airbench94=Airbench94, **CIFAR_MODELS) # the models kd_nb defines: the tutorial's two, the fast teacher, the field's CIFAR networks
 _TV_DEFAULTS = dict(googlenet=dict(aux_logits=False, init_weights=True), inception_v3=dict(aux_logits=False, init_weights=True))
 TIMM = 'timm:' # the prefix of timm's models: 'timm:<name>' takes any name in `timm.list_models()`
 _TIMM_HINT = "'timm:<name>' takes any of timm.list_models()"
 
 def model_names() -> list:
-    "The names `build_model` takes: the tutorial's 'teacher' and 'student', 'airbench94', then torchvision's classification models; 'timm:<name>' also takes any of `timm.list_models()` (not listed: over a thousand)."
+    "The names `build_model` takes: the tutorial's 'teacher' and 'student', 'airbench94', the field's CIFAR networks ('cifar_resnet20', ...), then torchvision's classification models; 'timm:<name>' also takes any of `timm.list_models()` (not listed: over a thousand)."
     import torchvision.models as tvm
     return list(OWN_MODELS) + tvm.list_models(module=tvm)
 
@@ -240,7 +311,7 @@ def _timm_model(name:str, num_classes:int, in_channels:int, **kwargs) -> nn.Modu
     check_model_name(name)
     return timm.create_model(name[len(TIMM):], pretrained=False, num_classes=num_classes, in_chans=in_channels, **kwargs)
 
-def build_model(name:str, # 'teacher' or 'student' (the tutorial's), 'airbench94' (a fast teacher), a torchvision classification model, e.g. 'resnet18', or 'timm:<name>' for any of `timm.list_models()`, e.g. 'timm:resnet10t'
+def build_model(name:str, # 'teacher' or 'student' (the tutorial's), 'airbench94' (a fast teacher), one of the field's CIFAR networks ('cifar_resnet56', see `CIFAR_MODELS`), a torchvision classification model, e.g. 'resnet18', or 'timm:<name>' for any of `timm.list_models()`, e.g. 'timm:resnet10t'
                 num_classes:int=10, # outputs
                 in_channels:int=3, # 3 (RGB) or 1 (greyscale: repeated to 3 channels for torchvision's models); timm's models take any count
                 img_size:int=32, # the (square) image size the model will get; checked by a trial forward pass

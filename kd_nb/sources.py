@@ -12,7 +12,7 @@ from .core import format_bytes
 from .data import DatasetInfo, ImageArrays, check_memory, sample_indices
 
 # %% auto #0
-__all__ = ['image_stats', 'load_folder', 'from_torchvision']
+__all__ = ['image_stats', 'load_folder', 'check_dataset', 'cifar100_npz', 'from_torchvision']
 
 # %% ../nbs/03_sources.ipynb #a86b1794
 from concurrent.futures import ThreadPoolExecutor
@@ -153,6 +153,38 @@ def load_folder(path:str|Path, # a folder with train/ and test/ (or val/), one f
     if len(mean) != c or len(std) != c: raise ValueError(f"mean and std need one value per channel ({c}), got {mean} and {std}")
     info = DatasetInfo(name or root.name, classes, (size, size, c), tuple(mean), tuple(std), '')
     return ImageArrays(xtr, ytr, xte, yte, info, str(root))
+
+# %% ../nbs/03_sources.ipynb #36cbf5fe
+from .data import CIFAR100_CLASSES, CIFAR100_MEAN, CIFAR100_STD, get_data_dir, save_npz
+
+# %% ../nbs/03_sources.ipynb #2245ac3f
+def check_dataset(data:ImageArrays, # the dataset to check
+                  classes:tuple, # the class names it must have, in order
+                  per_class:tuple, # (training, test) images of every class
+                  mean:tuple, std:tuple, # the training images' per-channel statistics on a [0, 1] scale
+                  tol:float=1e-3, # how far each statistic may be off
+                 ) -> ImageArrays:
+    "`data` if it has these classes, this many images of each, and these statistics; else a `ValueError` that says what differs."
+    name = data.info.name
+    if tuple(data.classes) != tuple(classes):
+        raise ValueError(f"{name}: the classes are not the expected {len(classes)} (first differences: "
+                         f"{[(a, b) for a, b in zip(data.classes, classes) if a != b][:3] or (len(data.classes), len(classes))})")
+    for split, y, n in (('training', data.y_train, per_class[0]), ('test', data.y_test, per_class[1])):
+        counts = np.bincount(y, minlength=len(classes)); off = np.flatnonzero(counts != n)
+        if len(off): raise ValueError(f"{name}: every class needs {n} {split} images; {classes[off[0]]} has {counts[off[0]]} "
+                                      f"({len(off)} classes differ)")
+    m, s = image_stats(data.x_train)
+    if not (np.allclose(m, mean, atol=tol) and np.allclose(s, std, atol=tol)):
+        raise ValueError(f"{name}: the training images' mean {m} and std {s} are not the expected {mean} and {std}")
+    return data
+
+def cifar100_npz(folder:str|Path, # the PNG tree: train/<class>/*.png and test/<class>/*.png
+                 data_dir:str|Path|None=None, # where cifar100.npz is written; see `kd_nb.data.get_data_dir`
+                 quiet:bool=False) -> Path:
+    "Read CIFAR-100's PNGs, check them (`check_dataset`: the class names, 500 + 100 images a class, the known statistics), write `cifar100.npz`."
+    data = load_folder(folder, size=32, channels=3, name='cifar100', quiet=quiet)
+    check_dataset(data, CIFAR100_CLASSES, (500, 100), CIFAR100_MEAN, CIFAR100_STD)
+    return save_npz(data, get_data_dir(data_dir)/'cifar100.npz')
 
 # %% ../nbs/03_sources.ipynb #8c4e55fc
 def _pair(item, i:int) -> tuple:

@@ -18,11 +18,11 @@ from .distributed import world_size, is_main, share, all_gather_cat, all_reduce_
 from .methods import Tap, Tapped, Distiller, as_distiller, cache_nbytes, check_cache_fits, find_layer
 
 # %% auto #0
-__all__ = ['SCHEDULES', 'tta_forward', 'get_logits', 'evaluate', 'per_class_accuracy', 'save_checkpoint', 'load_checkpoint',
-           'NonFiniteLossError', 'TrainState', 'resume_from', 'TrainingStopped', 'stop_on_signals', 'stop_requested',
-           'train_epoch', 'epoch_record', 'DistributedStep', 'fit', 'train', 'AirbenchSGD', 'Lookahead', 'TrainFirst',
-           'smoothed_ce', 'train_fast_teacher', 'teacher_logits', 'teacher_features', 'check_method', 'ViewLogits',
-           'distillation_step', 'TermProgress', 'train_kd']
+__all__ = ['SCHEDULES', 'STEP_AT', 'OPTIMIZERS', 'tta_forward', 'get_logits', 'evaluate', 'per_class_accuracy', 'save_checkpoint',
+           'load_checkpoint', 'NonFiniteLossError', 'make_optimizer', 'TrainState', 'resume_from', 'TrainingStopped',
+           'stop_on_signals', 'stop_requested', 'train_epoch', 'epoch_record', 'DistributedStep', 'fit', 'train',
+           'AirbenchSGD', 'Lookahead', 'TrainFirst', 'smoothed_ce', 'train_fast_teacher', 'teacher_logits',
+           'teacher_features', 'check_method', 'ViewLogits', 'distillation_step', 'TermProgress', 'train_kd']
 
 # %% ../nbs/07_training.ipynb #9973de15
 def _channels_last(model, device, precision) -> bool:
@@ -154,22 +154,34 @@ def load_checkpoint(path:str|Path, # a checkpoint written by `save_checkpoint`
 class NonFiniteLossError(FloatingPointError):
     "Raised when the training loss becomes NaN or infinite."
 
-SCHEDULES = (None, 'onecycle', 'cosine')
+SCHEDULES = (None, 'onecycle', 'cosine', 'step')
+STEP_AT = (0.625, 0.75, 0.875) # 'step': the rate × 0.1 after these shares of the run (the field's CIFAR code: epochs 150, 180 and 210 of 240)
+OPTIMIZERS = dict(adam=dict(), # torch's Adam at its defaults: the tutorial's
+                  sgd=dict(momentum=0.9, weight_decay=5e-4)) # SGD as the field's CIFAR code: momentum 0.9, weight decay 5e-4 on every parameter
 
 def _scheduler(opt, schedule:str, lr:float, total_steps:int):
-    "The learning rate, step by step: one cycle up to `lr` and down (Smith & Topin 2019), or cosine decay from `lr` to 0 (Loshchilov & Hutter 2017)."
+    "The learning rate, step by step: one cycle up to `lr` and down (Smith & Topin 2019), cosine decay from `lr` to 0 (Loshchilov & Hutter 2017), or steps of × 0.1 at `STEP_AT`."
     if schedule == 'onecycle': return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=total_steps)
+    if schedule == 'step': return torch.optim.lr_scheduler.MultiStepLR(opt, [round(f * total_steps) for f in STEP_AT], gamma=0.1)
     return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total_steps)
+
+def make_optimizer(name:str, # a key of `OPTIMIZERS`: 'adam' or 'sgd'
+                   params, lr:float) -> torch.optim.Optimizer:
+    "torch's Adam or SGD over `params` at `lr`, with the settings `OPTIMIZERS` gives."
+    return (torch.optim.Adam if name == 'adam' else torch.optim.SGD)(params, lr=lr, **OPTIMIZERS[name])
 
 def _steps_per_epoch(loader) -> int:
     try: return len(loader)
     except TypeError: raise ValueError("a learning-rate schedule, an optimizer recipe or callbacks need a loader with len() (a TensorLoader or "
                                        "a DataLoader): they are laid out over all the steps of the run") from None
 
-def _check_run(epochs, lr, schedule):
+def _check_run(epochs, lr, schedule, optimizer=None):
     if not (isinstance(epochs, int) and epochs >= 0): raise ValueError(f"epochs must be an int >= 0, got {epochs!r}")
     if not (math.isfinite(lr) and lr > 0): raise ValueError(f"lr must be a finite number > 0, got {lr}")
     if schedule not in SCHEDULES: raise ValueError(f"schedule must be one of {', '.join(map(repr, SCHEDULES))}, got {schedule!r}")
+    if isinstance(optimizer, str) and optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {', '.join(map(repr, OPTIMIZERS))} or a recipe such as AirbenchSGD(), got {optimizer!r}")
+    if callable(optimizer) and schedule: raise ValueError("an optimizer recipe brings its own schedule: leave schedule=None")
 
 # %% ../nbs/07_training.ipynb #f31a5a84
 @dataclass
@@ -180,20 +192,20 @@ class TrainState:
     history:list=field(default_factory=list); epoch:int=0 # epochs completed
     step:int=0; epoch_rng:object=None; sums:dict|None=None # within an epoch: steps done, the loader's state at its start, running sums
     callbacks:list=field(default_factory=list); total_steps:int=0 # called at each epoch's start, each step's end and the run's end; the run's steps
+    scored_on:str='valid' # the split the run's `valid_loader` holds: its scores go in the history as `<scored_on>_acc`, `<scored_on>_loss`
     @classmethod
     def create(cls, model:nn.Module, loader, loss_fn, epochs:int=10, lr:float=1e-3, device=None, precision:str='auto',
                extra:nn.Module|None=None, schedule:str|None=None, optimizer=None, callbacks=()):
-        "The model on its device and in its layout, Adam over its parameters and `extra`'s (or `optimizer`'s choice), the gradient scaler and the schedule."
-        _check_run(epochs, lr, schedule)
-        if optimizer is not None and schedule: raise ValueError("an optimizer recipe brings its own schedule: leave schedule=None")
+        "The model on its device and in its layout, Adam over its parameters and `extra`'s (or `optimizer`: 'sgd', or a recipe's choice), the gradient scaler and the schedule."
+        _check_run(epochs, lr, schedule, optimizer)
         total_steps = epochs * _steps_per_epoch(loader) if schedule or optimizer is not None or callbacks else 0
         device = get_device(device); prec = resolve_precision(precision, device); model.to(device)
         cl = prec != 'fp32' and _channels_last(model, device, prec)   # fp32 keeps the default layout: the tutorial's arithmetic
         if cl: model.to(memory_format=torch.channels_last)
         if extra is not None: extra.to(device)
-        if optimizer is not None: opt, sched = optimizer(model, extra, lr, max(total_steps, 1))
+        if callable(optimizer): opt, sched = optimizer(model, extra, lr, max(total_steps, 1))
         else:
-            opt = torch.optim.Adam(list(model.parameters()) + (list(extra.parameters()) if extra is not None else []), lr=lr)
+            opt = make_optimizer(optimizer or 'adam', list(model.parameters()) + (list(extra.parameters()) if extra is not None else []), lr)
             sched = _scheduler(opt, schedule, lr, total_steps) if schedule and total_steps > 0 else None
         return cls(model, loader, loss_fn, opt, torch.amp.GradScaler(device.type, enabled=prec == 'fp16'), sched, device, prec, cl, extra,
                    callbacks=list(callbacks), total_steps=total_steps)
@@ -301,7 +313,7 @@ def train_epoch(state:TrainState, # the run
 
 # %% ../nbs/07_training.ipynb #e4620ee6
 def epoch_record(state:TrainState, sums:dict, # what `train_epoch` returned
-                 valid_loader=None, # evaluated if given
+                 valid_loader=None, # evaluated if given; its scores are named after `state.scored_on` ('valid_acc', or 'test_acc' for the test set)
                  desc:str='train', checkpoint=None, # for the message if the loss is not finite
                  bar=None, quiet:bool=True) -> dict:
     "The history's line for the epoch just trained (`state.epoch + 1`)."
@@ -314,7 +326,7 @@ def epoch_record(state:TrainState, sums:dict, # what `train_epoch` returned
     rec = dict(epoch=epoch, train_loss=train_loss, train_acc=100 * sums['correct'].item() / n)
     rec.update({f"loss_{k}": (v / n).item() for k, v in sums['terms'].items()})
     if valid_loader is not None:
-        rec.update({f"valid_{k}": v for k, v in evaluate(state.model, valid_loader, state.device, quiet, bar, state.precision).items()})
+        rec.update({f"{state.scored_on}_{k}": v for k, v in evaluate(state.model, valid_loader, state.device, quiet, bar, state.precision).items()})
     if state.scheduler is not None: rec['lr'] = state.opt.param_groups[0]['lr']   # where the schedule stands at the epoch's end
     return rec
 
@@ -378,12 +390,15 @@ def fit(model:nn.Module, # the model to train
         desc:str='train', # names the run in the progress output
         precision:str='auto', # 'auto', 'fp32', 'bf16' or 'fp16': see `kd_nb.core.resolve_precision`
         extra:nn.Module|None=None, # modules trained along with `model` (a method's adapters): in the optimizer and the checkpoints
-        schedule:str|None=None, # None: Adam at a constant `lr` (the tutorial's); 'onecycle': up to `lr` and down again; 'cosine': from `lr` down to 0; per step
-        optimizer=None, # instead of Adam: `optimizer(model, extra, lr, total_steps) -> (optimizer, scheduler or None)`, e.g. `AirbenchSGD()`
+        schedule:str|None=None, # None: a constant `lr` (the tutorial's); 'onecycle': up to `lr` and down again; 'cosine': from `lr` down to 0; 'step': × 0.1 at `STEP_AT` of the run; per step
+        optimizer=None, # None or 'adam': Adam (the tutorial's); 'sgd': SGD as the field's CIFAR code (`OPTIMIZERS`); or a recipe `optimizer(model, extra, lr, total_steps) -> (optimizer, scheduler or None)`, e.g. `AirbenchSGD()`
         callbacks:list=(), # objects with any of `before_epoch(state)`, `after_step(state)`, `after_epoch(state, record)`, `after_fit(state)`, `state_dict()`/`load_state_dict()`, e.g. `Lookahead()`
+        scored_on:str='valid', # the split `valid_loader` holds, which names its scores in the history: 'valid' (`valid_acc`) or 'test' (`test_acc`)
        ) -> list:
     "Train `model` on `loss_fn` with Adam (or `optimizer`); returns the per-epoch history (a list of dicts). In a `kd_nb.distributed` run, with `DistributedDataParallel`."
+    optimizer = None if optimizer == 'adam' else optimizer   # the default, named
     state = TrainState.create(model, loader, loss_fn, epochs, lr, device, precision, extra, schedule, optimizer, callbacks)
+    state.scored_on = scored_on
     warn_unjoined(); several = world_size() > 1
     quiet = quiet or not is_main()   # several processes: one reports
     config = dict(config or {}, model=type(model).__name__, lr=lr, epochs=epochs, precision=state.precision)
