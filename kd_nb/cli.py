@@ -9,7 +9,7 @@ import torch
 import torch.distributed
 from .core import PRECISIONS
 from .distributed import init_distributed, cleanup, is_main, rank_tag, DistributedError
-from .training import SCHEDULES, TrainingStopped, stop_on_signals
+from .training import SCHEDULES, OPTIMIZERS, TrainingStopped, stop_on_signals
 from .experiment import Config, RECIPES, TEACHER_RECIPES, check_recipe, recipe_fields, compare
 from .report import results_table, methods_table
 
@@ -37,7 +37,7 @@ _recipe_name.__name__ = 'recipe'
 def _parser():
     p = argparse.ArgumentParser(prog='kd_nb_compare', description="Train a teacher, a student and a distilled student; compare them.")
     add = p.add_argument
-    add('--dataset', default='cifar10', help="cifar10 or fashion_mnist (default: cifar10)")
+    add('--dataset', default='cifar10', help="cifar10, cifar100 or fashion_mnist (default: cifar10)")
     add('--epochs', type=_pos_int, default=None, help="epochs for each model (default: 10, or 3 with --quick)")
     add('--data-dir', default=None, help="folder with <dataset>.npz or torchvision's files (default: $KD_NB_DATA or ~/.cache/kd_nb/data)")
     add('--out', default='kd_nb_results', help="folder for results.json, figures and weights (default: kd_nb_results)")
@@ -73,7 +73,8 @@ def _parser():
         help="auto (default: bf16 where the CPU or GPU computes it natively, else fp32), fp32 (the tutorial's arithmetic), bf16, fp16 (CUDA only)")
     add('--recipe', type=_recipe_name, default=None, help=f"start from a named recipe's settings ({', '.join(RECIPES)}); the options given here "
         "still win. 'strong': 30 epochs, random crops and flips, OneCycle up to 3e-3 (the teacher 2e-3), DIST against the teacher running live; "
-        "'patient': the strong recipe's teacher, 60 epochs of KL to it alone (T=1, --ce-weight 0) on 16 stored mixup views per image")
+        "'patient': the strong recipe's teacher, 60 epochs of KL to it alone (T=1, --ce-weight 0) on 16 stored mixup views per image; "
+        "'published': the field's CIFAR-100 protocol, ResNet-56 to ResNet-20, 240 epochs of SGD at 0.05 with steps, KD at T=4 from 240 stored views")
     add('--teacher-epochs', type=_pos_int, default=None, help="the teacher's epochs (default: --epochs; with the airbench recipe 10, or --epochs if fewer)")
     add('--teacher-lr', type=_pos_float, default=None, help="the teacher's learning rate, its maximum with a schedule (default: --lr; airbench: 11.5 per 1024 images)")
     add('--teacher-recipe', choices=TEACHER_RECIPES, default=None, help="how the teacher trains: adam (Adam, --batch-size, --augment, --schedule) or "
@@ -82,7 +83,9 @@ def _parser():
     add('--augment', action=argparse.BooleanOptionalAction, default=False,
         help="random crops and flips of the training batches, for the teacher and the students; the teacher runs live (default: off)")
     add('--schedule', choices=[s for s in SCHEDULES if s], default=None,
-        help="the learning rate per step: onecycle (up to --lr and down) or cosine (from --lr to 0); default: constant, the tutorial's")
+        help="the learning rate per step: onecycle (up to --lr and down), cosine (from --lr to 0) or step (x 0.1 after 5/8, 3/4 and 7/8 of the run); default: constant, the tutorial's")
+    add('--optimizer', choices=list(OPTIMIZERS), default='adam', help="adam (the tutorial's) or sgd (momentum 0.9, weight decay 5e-4: the field's CIFAR code), "
+        "for the teacher and the students (default: adam)")
     add('--views', type=_nonneg_int, default=0, help="K from 1 to 255: the students train on K stored views (crops and flips) of each training image, "
         "the teacher's logits for each computed once and kept in the teacher cache; then a distilled epoch costs what a plain one does (default: 0, none)")
     add('--mixup', action=argparse.BooleanOptionalAction, default=False, help="with --views: mix each stored view with a view of another image, "
@@ -115,7 +118,7 @@ def _cli_config(a:argparse.Namespace) -> Config:
                   test_subset=a.test_subset if a.test_subset is not None else (2000 if a.quick else None), precision=a.precision,
                   data_folder=a.data_folder, image_size=a.image_size, teacher_arch=a.teacher_arch, student_arch=a.student_arch,
                   teacher_weights=a.teacher_weights, teacher_epochs=a.teacher_epochs, teacher_lr=a.teacher_lr, augment=a.augment, schedule=a.schedule,
-                  teacher_recipe=a.teacher_recipe, views=a.views, mixup=a.mixup, ce_weight=a.ce_weight, valid=a.valid)
+                  teacher_recipe=a.teacher_recipe, views=a.views, mixup=a.mixup, ce_weight=a.ce_weight, valid=a.valid, optimizer=a.optimizer)
 
 # %% ../nbs/12_cli.ipynb #fa5245f2
 def _report(r:dict, a:argparse.Namespace) -> str:

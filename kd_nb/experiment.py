@@ -15,7 +15,7 @@ from .data import ImageArrays, load_arrays, get_loaders, dataset_info, check_bat
 from .sources import load_folder
 from .models import count_params, models_for, build_model, check_model_name
 from .methods import parse_methods, Distiller
-from .training import SCHEDULES, train, train_fast_teacher, train_kd, evaluate, per_class_accuracy, get_logits, check_method, teacher_features, teacher_logits
+from .training import SCHEDULES, OPTIMIZERS, train, train_fast_teacher, train_kd, evaluate, per_class_accuracy, get_logits, check_method, teacher_features, teacher_logits
 from .export import export_onnx, latency_table, LatencyTable
 from .stats import gain_table
 from .report import plot_curves, plot_acc_vs_params, plot_per_class, NAMES
@@ -63,6 +63,7 @@ class Config:
     mixup:bool=False # with `views`: each stored view mixed with a view of another image, and its label with that image's (function matching)
     ce_weight:float|None=None # the label term's weight in every distilled student (0: the teacher's outputs alone); None: each method's own
     valid:int=0 # training images held out as a validation split (`kd_nb.data.holdout`, stratified, always the same ones): every student reports its accuracy there, for choosing settings; 0: none
+    optimizer:str='adam' # 'adam' (the tutorial's, torch's defaults) or 'sgd' (momentum 0.9, weight decay 5e-4: the field's CIFAR code); for the teacher (unless it trains by the airbench recipe) and the students
     def __post_init__(self):
         if self.data_folder is None:
             dataset_info(self.dataset)
@@ -80,6 +81,7 @@ class Config:
             if getattr(self, k) is not None or 'subset' not in k: _check_int(k, getattr(self, k))
         for k in ('lr', 'teacher_lr'):
             if getattr(self, k) is not None or k == 'lr': _check_positive(k, getattr(self, k))
+        if self.optimizer not in OPTIMIZERS: raise ValueError(f"optimizer must be one of {', '.join(map(repr, OPTIMIZERS))}, got {self.optimizer!r}")
         if self.schedule not in SCHEDULES: raise ValueError(f"schedule must be one of {', '.join(map(repr, SCHEDULES))}, got {self.schedule!r}")
         if not isinstance(self.augment, bool): raise ValueError(f"augment must be True or False, got {self.augment!r}")
         if self.precision not in PRECISIONS: raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
@@ -116,6 +118,7 @@ def teacher_key(data:ImageArrays, cfg:Config, mean=None, std=None,
     if precision != 'fp32': spec['precision'] = precision
     if cfg.augment: spec['augment'] = True   # added only when set: the teachers cached before these settings keep their keys
     if cfg.schedule: spec['schedule'] = cfg.schedule
+    if cfg.optimizer != 'adam': spec['optimizer'] = cfg.optimizer
     if cfg.teacher_recipe == 'airbench':   # its own batch size, rate and augmentation
         spec.update(recipe='airbench', batch_size=1024, lr=cfg.teacher_lr or 11.5); spec.pop('augment', None); spec.pop('schedule', None)
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
@@ -171,7 +174,7 @@ def _teacher(data:ImageArrays, cfg:Config, key:str, wpath:Path, device, prec:str
     t0 = time.perf_counter()
     kw = dict(fit_kw, quiet=quiet, desc='teacher', config=dict(role='teacher', key=key), precision=prec)
     hist = (train_fast_teacher(teacher, train_dl, cfg.teacher_epochs, cfg.teacher_lr or 11.5, device, **kw) if fast else
-            train(teacher, train_dl, cfg.teacher_epochs, cfg.teacher_lr or cfg.lr, device, schedule=cfg.schedule, **kw))
+            train(teacher, train_dl, cfg.teacher_epochs, cfg.teacher_lr or cfg.lr, device, schedule=cfg.schedule, optimizer=cfg.optimizer, **kw))
     rec = dict(key=key, history=hist, seconds=time.perf_counter() - t0 if not fit_kw['resume'] else sum(h['seconds'] for h in hist),
                device=str(device), precision=prec, config=asdict(cfg), data=data.fingerprint(), **describe())
     if model is not None: return teacher, dict(rec, reused=False, path=None)  # the key cannot tell two builder functions apart
@@ -335,7 +338,7 @@ def train_student(plan:StudentPlan, key:str, # 'student' (cross-entropy) or a di
     model = plan.new_student(seed)
     dl = get_loaders(plan.data, cfg.batch_size, device=dev, seed=seed, augment=cfg.augment and plan.views is None, views=plan.views)[0]
     name = 'student' if distiller is None else distiller.label
-    kw = dict(valid_loader=plan.test_dl if plan.valid_dl is None else plan.valid_dl, quiet=plan.quiet, checkpoint=plan.checkpoint(key, seed), resume=plan.resume, schedule=cfg.schedule,
+    kw = dict(valid_loader=plan.test_dl if plan.valid_dl is None else plan.valid_dl, quiet=plan.quiet, checkpoint=plan.checkpoint(key, seed), resume=plan.resume, schedule=cfg.schedule, optimizer=cfg.optimizer,
               desc=f"{key} seed {seed}" if plan.several else name, config=dict(role=key, seed=seed), precision=plan.precision)
     if callbacks: kw['callbacks'] = list(callbacks)
     t0 = time.perf_counter()
@@ -551,6 +554,8 @@ RECIPES = dict(
     strong=dict(epochs=30, teacher_epochs=30, augment=True, schedule='onecycle', lr=3e-3, teacher_lr=2e-3, method='dist'),
     patient=dict(epochs=60, teacher_epochs=30, augment=True, schedule='onecycle', lr=3e-3, teacher_lr=2e-3, # the strong recipe's teacher, reused
                  views=16, mixup=True, method='kd(temperature=1.0, weight=1.0)', ce_weight=0.0), # function matching: KL to the teacher on mixed stored views
+    published=dict(dataset='cifar100', teacher_arch='cifar_resnet56', student_arch='cifar_resnet20', epochs=240, teacher_epochs=240, lr=0.05,
+                   optimizer='sgd', schedule='step', augment=True, views=240, method='kd(temperature=4, weight=0.9)+ce(weight=0.1)'), # the field's CIFAR-100 protocol
 )
 RENAMED_RECIPES = dict(seed='tutorial')   # names of earlier versions, refused with the new name
 TUTORIAL = dict(teacher_acc=76.73, student_acc=70.15, kd_acc=70.58)   # what the tutorial reported with its settings (float32, a GPU)
