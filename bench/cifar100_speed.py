@@ -23,7 +23,6 @@ CPU's attainable bf16 throughput the student's step reaches.
 from __future__ import annotations
 import argparse, os, sys, time
 from pathlib import Path
-import numpy as np
 import torch, torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
