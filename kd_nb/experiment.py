@@ -137,6 +137,7 @@ def get_teacher(data:ImageArrays, # the dataset
                 device=None, quiet:bool=False,
                 checkpoint:str|Path|None=None, resume:bool=False, # see `fit`
                 valid_loader=None, # evaluated after each epoch, for the training curves
+                scored_on:str='test', # the split `valid_loader` holds, which names its scores in the history: 'test' (`test_acc`) or 'valid' (`valid_acc`)
                 precision:str|None=None, # 'auto', 'fp32', 'bf16' or 'fp16'; default `cfg.precision`
                 model=None, # a function that builds the teacher to train (then it is not cached); default `build_model(cfg.teacher_arch, ...)`
                ) -> tuple:
@@ -145,7 +146,7 @@ def get_teacher(data:ImageArrays, # the dataset
     prec = resolve_precision(precision or cfg.precision, device)
     key = teacher_key(data, cfg, precision=prec); wpath = cache/f"teacher-{key}.pt"
     with _teacher_lock(wpath, model is None and is_main(), quiet):   # another run training this teacher: wait, then reuse it
-        return _teacher(data, cfg, key, wpath, device, prec, retrain, quiet, model, dict(valid_loader=valid_loader, checkpoint=checkpoint, resume=resume))
+        return _teacher(data, cfg, key, wpath, device, prec, retrain, quiet, model, dict(valid_loader=valid_loader, scored_on=scored_on, checkpoint=checkpoint, resume=resume))
 
 def _teacher_lock(wpath:Path, lock:bool, quiet:bool):
     "The cached teacher's lock (`kd_nb.core.cache_lock`), or none: for a builder function's teacher (not cached), on the other processes, or where the cache folder cannot be made."
@@ -262,7 +263,7 @@ def _teacher_for(spec, data:ImageArrays, cfg:Config, test_dl, device, quiet:bool
         acc = evaluate(teacher, test_dl, precision=prec)['acc']
         if not quiet: print(f"teacher: {src} (not trained here): {scored_on} accuracy {acc:.2f}%")
         return teacher, dict(history=[], seconds=0.0, reused=False, given=True, source=src)
-    teacher, rec = get_teacher(data, cfg, device=device, quiet=quiet, valid_loader=test_dl, model=spec, **kw)
+    teacher, rec = get_teacher(data, cfg, device=device, quiet=quiet, valid_loader=test_dl, scored_on='valid' if scored_on == 'validation' else 'test', model=spec, **kw)
     return teacher, dict(rec, given=False, source='the teacher cache' if rec['reused'] else 'trained here')
 
 def _export_students(models:dict, test_dl, out) -> dict:
@@ -338,7 +339,7 @@ def train_student(plan:StudentPlan, key:str, # 'student' (cross-entropy) or a di
     model = plan.new_student(seed)
     dl = get_loaders(plan.data, cfg.batch_size, device=dev, seed=seed, augment=cfg.augment and plan.views is None, views=plan.views)[0]
     name = 'student' if distiller is None else distiller.label
-    kw = dict(valid_loader=plan.test_dl if plan.valid_dl is None else plan.valid_dl, quiet=plan.quiet, checkpoint=plan.checkpoint(key, seed), resume=plan.resume, schedule=cfg.schedule, optimizer=cfg.optimizer,
+    kw = dict(valid_loader=plan.test_dl if plan.valid_dl is None else plan.valid_dl, scored_on='test' if plan.valid_dl is None else 'valid', quiet=plan.quiet, checkpoint=plan.checkpoint(key, seed), resume=plan.resume, schedule=cfg.schedule, optimizer=cfg.optimizer,
               desc=f"{key} seed {seed}" if plan.several else name, config=dict(role=key, seed=seed), precision=plan.precision)
     if callbacks: kw['callbacks'] = list(callbacks)
     t0 = time.perf_counter()

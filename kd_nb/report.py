@@ -68,9 +68,10 @@ def plot_curves(res:dict):
     for k, h in res['history'].items():
         ep, on = [r['epoch'] for r in h], 'test' if k == 'teacher' else held
         a1.plot(ep, [r['train_loss'] for r in h], 'o-', color=COLORS[k], label=f"{NAMES[k]} (training loss)")
-        if h and 'valid_loss' in h[0]: a1.plot(ep, [r['valid_loss'] for r in h], 's--', color=COLORS[k], alpha=.6, label=f"{NAMES[k]} ({on} CE)")
+        split = next((s for s in ('valid', 'test') if h and f'{s}_acc' in h[0]), None)   # the split each epoch was scored on, as its keys name it
+        if split: a1.plot(ep, [r[f'{split}_loss'] for r in h], 's--', color=COLORS[k], alpha=.6, label=f"{NAMES[k]} ({on} CE)")
         a2.plot(ep, [r['train_acc'] for r in h], 'o-', color=COLORS[k], label=f"{NAMES[k]} (training)")
-        if h and 'valid_acc' in h[0]: a2.plot(ep, [r['valid_acc'] for r in h], 's--', color=COLORS[k], alpha=.6, label=f"{NAMES[k]} ({on})")
+        if split: a2.plot(ep, [r[f'{split}_acc'] for r in h], 's--', color=COLORS[k], alpha=.6, label=f"{NAMES[k]} ({on})")
     a1.set(xlabel='epoch', ylabel='loss', title='Loss per epoch (KD student: distillation loss)')
     a2.set(xlabel='epoch', ylabel='accuracy (%)', title='Accuracy per epoch')
     for a in (a1, a2): a.legend(fontsize=7); a.grid(alpha=.3)
