@@ -4,7 +4,7 @@
 
 # %% ../nbs/11_experiment.ipynb #0c481f23
 from __future__ import annotations
-import contextlib, copy, hashlib, json, math, os, shutil, time
+import contextlib, copy, hashlib, json, math, os, shutil, time, warnings
 from dataclasses import dataclass, field, asdict, replace
 from pathlib import Path
 import numpy as np
@@ -23,9 +23,10 @@ from .views import view_cache, check_views_fit
 
 # %% auto #0
 __all__ = ['TEACHER_RECIPES', 'RECIPES', 'RENAMED_RECIPES', 'TUTORIAL', 'Config', 'default_cache_dir', 'teacher_key',
-           'get_teacher', 'load_teacher', 'Comparison', 'student_keys', 'StudentRun', 'StudentPlan', 'train_student',
-           'ComparisonResults', 'results_dict', 'run_settings', 'claim_output', 'prepare_students', 'compare',
-           'check_recipe', 'recipe_fields', 'recipe', 'plot_predictions', 'plot_teacher_temperatures', 'save_outputs']
+           'get_teacher', 'load_teacher', 'ChanceTeacherWarning', 'chance_warning', 'Comparison', 'student_keys',
+           'StudentRun', 'StudentPlan', 'train_student', 'ComparisonResults', 'results_dict', 'run_settings',
+           'claim_output', 'prepare_students', 'compare', 'check_recipe', 'recipe_fields', 'recipe', 'plot_predictions',
+           'plot_teacher_temperatures', 'save_outputs']
 
 # %% ../nbs/11_experiment.ipynb #a29853d2
 def _check_int(name, v):
@@ -254,6 +255,18 @@ def load_teacher(path:str|Path, # a state_dict: `torch.save(model.state_dict(), 
     return model.eval()
 
 # %% ../nbs/11_experiment.ipynb #c3bb2766
+class ChanceTeacherWarning(UserWarning): "A teacher that scores about chance: the students would learn from noise."
+
+def chance_warning(acc:float, # the teacher's accuracy, percent
+                   classes:int, # the number of classes: chance is 100 / classes percent
+                   source:str='the teacher', on:str='test', # what it is and where it was scored, for the message
+                  ) -> str|None:
+    "The warning for a teacher within 1.5 times chance (a teacher that has not learnt the task), else None."
+    chance = 100 / classes
+    if acc >= 1.5 * chance: return None
+    return (f"{source} scores {acc:.2f}% on the {on} set, about chance for {classes} classes ({chance:.1f}%): the students would learn "
+            "from noise. Check that the weights are trained, for these classes and this data (--teacher-weights, --teacher-arch, --dataset)")
+
 def _teacher_for(spec, data:ImageArrays, cfg:Config, test_dl, device, quiet:bool, prec:str, scored_on:str='test', **kw) -> tuple:
     "The comparison's teacher and its record: `spec` if it is a module, else from `cfg.teacher_weights`, else trained or from the cache."
     if isinstance(spec, torch.nn.Module) or (spec is None and cfg.teacher_weights):
@@ -262,8 +275,13 @@ def _teacher_for(spec, data:ImageArrays, cfg:Config, test_dl, device, quiet:bool
         src = f"a given {type(spec).__name__}" if given else str(cfg.teacher_weights)
         acc = evaluate(teacher, test_dl, precision=prec)['acc']
         if not quiet: print(f"teacher: {src} (not trained here): {scored_on} accuracy {acc:.2f}%")
+        if (w := chance_warning(acc, len(data.classes), f"the teacher {src}", scored_on)): warnings.warn(w, ChanceTeacherWarning, stacklevel=3)
         return teacher, dict(history=[], seconds=0.0, reused=False, given=True, source=src)
     teacher, rec = get_teacher(data, cfg, device=device, quiet=quiet, valid_loader=test_dl, scored_on='valid' if scored_on == 'validation' else 'test', model=spec, **kw)
+    last = rec['history'][-1] if rec.get('history') else {}
+    acc = next((last[k] for k in ('test_acc', 'valid_acc') if k in last), None)   # its last epoch's score, on `test_dl`
+    if acc is not None and (w := chance_warning(acc, len(data.classes), f"the teacher ({'from the cache' if rec['reused'] else 'trained here'})", scored_on)):
+        warnings.warn(w, ChanceTeacherWarning, stacklevel=3)
     return teacher, dict(rec, given=False, source='the teacher cache' if rec['reused'] else 'trained here')
 
 def _export_students(models:dict, test_dl, out) -> dict:
