@@ -12,6 +12,8 @@ warmed up over the first 20 epochs. The networks are `kd_nb.models.CIFAR_MODELS`
 The order of the work, each step resumable and written as it finishes (one CPU-heavy job at a time):
 1. The teacher (seed 42), checkpointed after every epoch in `--work-dir`; once trained, its weights go to
    nbs/results/cifar100_resnet56.safetensors (committed: a new machine does not retrain it) and its record to the file.
+   While it trains over several sessions, its checkpoint is committed at each session's end as
+   nbs/results/cifar100_teacher_checkpoint.pt, from which a new machine goes on.
 2. The view cache (`kd_nb.views.view_cache`): K = `--epochs` stored views of every training image (a crop and a flip
    each) with the teacher's logits for each, computed once; the file records its key and build time.
 3. For each seed: the student alone, KD, DKD. Every student of every arm trains on the same stored views: in epoch e,
@@ -30,7 +32,7 @@ native bf16, `--precision auto` resolves to fp32 and the run stops before any tr
 A check of the whole path in a minute: `--synthetic --epochs 2 --seeds 2 --out /tmp/c.json --work-dir /tmp/c`.
 """
 from __future__ import annotations
-import argparse, sys, time
+import argparse, shutil, sys, time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -44,6 +46,7 @@ from kd_nb.views import view_cache, weights_fingerprint
 
 OUT = RESULTS/'cifar100_res56_res20.json'
 WEIGHTS = RESULTS/'cifar100_resnet56.safetensors'
+PROGRESS = RESULTS/'cifar100_teacher_checkpoint.pt'   # the teacher's checkpoint, committed at a session's end while it trains (7 MB)
 TEACHER, STUDENT = 'cifar_resnet56', 'cifar_resnet20'
 PROTOCOL = dict(optimizer='sgd', schedule='step', lr=0.05, batch_size=64)
 ARMS = dict(alone=None, kd='kd(temperature=4, weight=0.9)+ce(weight=0.1)', dkd='dkd(alpha=1, beta=2, temperature=4)')
@@ -122,6 +125,10 @@ class Benchmark:
             print(f"teacher {a.weights.name}: {res['teacher']['acc']:.2f}% test", flush=True)
         else:
             if rec: fail(f"{a.out} records a teacher ({rec.get('weights')}) whose weights {a.weights} are not there: give them with --teacher")
+            ck = a.work/'teacher.pt'
+            if not ck.exists() and PROGRESS.exists() and a.out == OUT:   # a new machine: go on from the committed checkpoint
+                a.work.mkdir(parents=True, exist_ok=True); shutil.copyfile(PROGRESS, ck)
+                print(f"copied the committed checkpoint {PROGRESS.name} to {ck}", flush=True)
             seed_everything(TEACHER_SEED); t = build_model(TEACHER, **models_for(self.data.info))
             dl = get_loaders(self.data, PROTOCOL['batch_size'], device=self.device, seed=TEACHER_SEED, augment=True)[0]
             print(f"training the teacher {TEACHER} ({count_params(t):,} parameters) for {a.epochs} epochs; checkpoints in {a.work}", flush=True)
@@ -135,6 +142,7 @@ class Benchmark:
                                                precision=self.prec, hardware=hardware_info()), session=len(res['sessions']) - 1)
             save_results(a.out, res)
             (a.work/'teacher.pt').unlink(missing_ok=True)
+            if a.out == OUT and PROGRESS.exists(): PROGRESS.unlink(); print(f"the teacher is trained: git rm {PROGRESS.name}", flush=True)
             print(f"teacher: {res['teacher']['acc']:.2f}% test after the last epoch ({res['teacher']['best_acc']:.2f}% at the best)", flush=True)
         self._teacher = t.eval(); return t
 
