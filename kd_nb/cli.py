@@ -14,10 +14,10 @@ from .experiment import Config, RECIPES, TEACHER_RECIPES, check_recipe, recipe_f
 from .report import results_table, methods_table
 
 # %% auto #0
-__all__ = ['kd_nb_compare']
+__all__ = ['arg_number', 'compare_parser', 'parse_command', 'cli_config', 'kd_nb_compare']
 
 # %% ../nbs/13_cli.ipynb #9ff191de
-def _number(kind, lo):
+def arg_number(kind, lo):
     "An argparse type: an int or a finite float that is `> 0` or `>= 0`, refused with the rule otherwise."
     def parse(text):
         try: v = kind(text)
@@ -26,7 +26,7 @@ def _number(kind, lo):
         return v
     parse.__name__ = f"{kind.__name__} {lo}"
     return parse
-_pos_int, _pos_float, _nonneg_float, _nonneg_int = _number(int, '> 0'), _number(float, '> 0'), _number(float, '>= 0'), _number(int, '>= 0')
+_pos_int, _pos_float, _nonneg_float, _nonneg_int = arg_number(int, '> 0'), arg_number(float, '> 0'), arg_number(float, '>= 0'), arg_number(int, '>= 0')
 
 def _recipe_name(text):
     try: return check_recipe(text)
@@ -34,7 +34,8 @@ def _recipe_name(text):
 _recipe_name.__name__ = 'recipe'
 
 # %% ../nbs/13_cli.ipynb #b790900a
-def _parser():
+def compare_parser():
+    "The `argparse` parser of `kd_nb_compare`: every setting of `Config` as an option, with its default and help."
     p = argparse.ArgumentParser(prog='kd_nb_compare', description="Train a teacher, a student and a distilled student; compare them.")
     add = p.add_argument
     add('--dataset', default='cifar10', help="cifar10, cifar100 or fashion_mnist (default: cifar10)")
@@ -98,9 +99,9 @@ def _parser():
     return p
 
 # %% ../nbs/13_cli.ipynb #aabe53d0
-def _parse(argv=None, parser=None) -> argparse.Namespace:
+def parse_command(argv=None, parser=None) -> argparse.Namespace:
     "The command line, with a `--recipe`'s settings as the defaults of the options it sets; `parser()` makes the parser (default `kd_nb_compare`'s)."
-    p = (parser or _parser)(); a = p.parse_args(argv)
+    p = (parser or compare_parser)(); a = p.parse_args(argv)
     if a.recipe: p.set_defaults(**recipe_fields(a.recipe, a.teacher_arch, a.teacher_recipe)); a = p.parse_args(argv)
     return a
 
@@ -113,7 +114,7 @@ def _kd_method(a:argparse.Namespace) -> str|None:
                          "settings, e.g. --method 'kd(temperature=4, weight=0.9)' (--ce-weight sets the label term of any method)")
     return f"kd({', '.join(f'{k}={v!r}' for k, v in kd.items())})"
 
-def _cli_config(a:argparse.Namespace) -> Config:
+def cli_config(a:argparse.Namespace) -> Config:
     "The `Config` that the parsed options ask for."
     return Config(dataset=a.dataset, epochs=a.epochs if a.epochs is not None else (3 if a.quick else 10), lr=a.lr, batch_size=a.batch_size, seed=a.seed,
                   method=_kd_method(a) or a.method or 'kd', subset=a.subset if a.subset is not None else (5000 if a.quick else None),
@@ -139,9 +140,9 @@ def _resume_command(argv) -> str:
 
 def kd_nb_compare(argv=None):
     "Entry point of the `kd_nb_compare` command."
-    a = _parse(argv)
+    a = parse_command(argv)
     try:
-        cfg = _cli_config(a)
+        cfg = cli_config(a)
         init_distributed()   # under torchrun: join the other processes (gloo on CPUs, NCCL on GPUs; $KD_NB_BACKEND overrides)
         with stop_on_signals():   # SIGTERM, SIGINT: stop at the next step boundary, with a checkpoint
             comp = compare(cfg, data_dir=a.data_dir, out=a.out, cache_dir=a.cache_dir, retrain_teacher=a.retrain_teacher, device=a.device,

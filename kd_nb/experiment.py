@@ -22,14 +22,16 @@ from .report import plot_curves, plot_acc_vs_params, plot_per_class, NAMES
 from .views import view_cache, check_views_fit
 
 # %% auto #0
-__all__ = ['TEACHER_RECIPES', 'RECIPES', 'RENAMED_RECIPES', 'TUTORIAL', 'Config', 'default_cache_dir', 'teacher_key',
-           'get_teacher', 'load_teacher', 'ChanceTeacherWarning', 'chance_warning', 'Comparison', 'student_keys',
-           'StudentRun', 'StudentPlan', 'train_student', 'ComparisonResults', 'results_dict', 'run_settings',
-           'claim_output', 'prepare_students', 'compare', 'check_recipe', 'recipe_fields', 'recipe', 'plot_predictions',
-           'plot_teacher_temperatures', 'save_outputs']
+__all__ = ['TEACHER_RECIPES', 'RECIPES', 'RENAMED_RECIPES', 'TUTORIAL', 'check_positive_int', 'Config', 'default_cache_dir',
+           'teacher_key', 'get_teacher', 'load_teacher', 'ChanceTeacherWarning', 'chance_warning', 'Comparison',
+           'student_keys', 'StudentRun', 'StudentPlan', 'train_student', 'ComparisonResults', 'results_dict',
+           'check_writable', 'load_data', 'config_distillers', 'run_settings', 'claim_output', 'prepare_students',
+           'compare', 'check_recipe', 'recipe_fields', 'recipe', 'plot_predictions', 'plot_teacher_temperatures',
+           'save_outputs']
 
 # %% ../nbs/12_experiment.ipynb #a29853d2
-def _check_int(name, v):
+def check_positive_int(name, v):
+    "Refuse anything but a positive int (a bool is not one) with a `ValueError` that names the setting."
     if not isinstance(v, int) or isinstance(v, bool) or v < 1: raise ValueError(f"{name} must be a positive int, got {v!r}")
 
 def _check_positive(name, v):
@@ -70,7 +72,7 @@ class Config:
             dataset_info(self.dataset)
             if self.image_size is not None:
                 raise ValueError("image_size (--image-size) applies to a data folder (--data-folder) only; the built-in datasets keep their size")
-        elif self.image_size is not None: _check_int('image_size', self.image_size)
+        elif self.image_size is not None: check_positive_int('image_size', self.image_size)
         check_model_name(self.teacher_arch); check_model_name(self.student_arch)
         if self.teacher_weights is not None and not Path(self.teacher_weights).is_file():
             raise FileNotFoundError(f"teacher weights {self.teacher_weights} not found")
@@ -79,7 +81,7 @@ class Config:
         if self.teacher_epochs is None: self.teacher_epochs = min(self.epochs, 10) if self.teacher_recipe == 'airbench' else self.epochs   # airbench: its 10, fewer for a short run
         if isinstance(self.valid, bool) or not isinstance(self.valid, int) or self.valid < 0: raise ValueError(f"valid must be an int >= 0 (0: no validation split), got {self.valid!r}")
         for k in ('epochs', 'teacher_epochs', 'batch_size', 'subset', 'test_subset'):
-            if getattr(self, k) is not None or 'subset' not in k: _check_int(k, getattr(self, k))
+            if getattr(self, k) is not None or 'subset' not in k: check_positive_int(k, getattr(self, k))
         for k in ('lr', 'teacher_lr'):
             if getattr(self, k) is not None or k == 'lr': _check_positive(k, getattr(self, k))
         if self.optimizer not in OPTIMIZERS: raise ValueError(f"optimizer must be one of {', '.join(map(repr, OPTIMIZERS))}, got {self.optimizer!r}")
@@ -415,7 +417,7 @@ def results_dict(b:ComparisonResults, test_dl, out=None) -> dict:
     return res
 
 # %% ../nbs/12_experiment.ipynb #d2d9b9d9
-def _check_writable(out, make:bool=True):
+def check_writable(out, make:bool=True):
     "`out` as a `Path`, refused if it cannot be written: made and written to if `make`, else only its nearest existing folder checked (nothing made)."
     out = Path(out)
     if not make:
@@ -429,7 +431,7 @@ def _check_writable(out, make:bool=True):
         raise PermissionError(f"cannot write to the output folder {out} ({e.strerror or e}); choose another with --out") from None
     return out
 
-def _load_data(cfg:Config, data_dir, quiet:bool) -> ImageArrays:
+def load_data(cfg:Config, data_dir, quiet:bool) -> ImageArrays:
     if cfg.data_folder: return load_folder(cfg.data_folder, cfg.image_size or 64, subset=cfg.subset, test_subset=cfg.test_subset, quiet=quiet)
     with main_first(): return load_arrays(cfg.dataset, data_dir, cfg.subset, cfg.test_subset)   # one process downloads
 
@@ -465,7 +467,7 @@ def _views_once(teacher, loader, cfg:Config, cache_dir, device, prec, quiet:bool
     if not cfg.views: return None, None
     with main_first(): return view_cache(teacher, loader, _view_spec(cfg), cache_dir or default_cache_dir(), prec, device, quiet=quiet or not is_main())
 
-def _distillers(cfg:Config) -> list:
+def config_distillers(cfg:Config) -> list:
     "One `Distiller` per method of `cfg.method`, with `cfg.ce_weight` as the label term's weight if it is set."
     ds = parse_methods(cfg.method)
     return ds if cfg.ce_weight is None else [Distiller(list(d.terms), cfg.ce_weight) for d in ds]
@@ -513,7 +515,7 @@ def prepare_students(cfg:Config, data:ImageArrays, # the settings and the data (
                     ) -> tuple:
     "All that a comparison's students share, before any of them trains: loaders, checks, the teacher (trained or reused), its views or outputs; `(StudentPlan, ComparisonResults)`."
     train_dl, *valid_dl, test_dl = get_loaders(data, cfg.batch_size, device=device, seed=cfg.seed, valid=data.y_valid is not None)
-    new_student, distillers = _student_builder(student, cfg, data), _distillers(cfg)
+    new_student, distillers = _student_builder(student, cfg, data), config_distillers(cfg)
     _preflight(cfg, data, new_student, teacher, distillers, train_dl, device, prec, quiet)
     if cfg.views: check_views_fit(train_dl.n, _view_spec(cfg), len(data.classes), train_dl.device, Path(cache_dir or default_cache_dir()))
     if before_training is not None: before_training()
@@ -547,10 +549,10 @@ def compare(cfg:Config|None=None, # the settings; default: the tutorial's
     if export: require('onnx', 'onnxruntime')
     prec = resolve_precision(cfg.precision, device)   # 'fp16' on a CPU is refused here
     check_shareable(cfg.batch_size); quiet = quiet or not is_main()   # several processes: they share each batch, one reports
-    if out is not None: on_main(_check_writable, out, make=False)   # checked first, made after the checks of the input: a refused run leaves no folder
-    if data is None: data = _load_data(cfg, data_dir, quiet)
+    if out is not None: on_main(check_writable, out, make=False)   # checked first, made after the checks of the input: a refused run leaves no folder
+    if data is None: data = load_data(cfg, data_dir, quiet)
     if cfg.valid: data = holdout(data, cfg.valid)   # before the teacher: it does not train on the held-out images either
-    if out is not None: out = on_main(_check_writable, out)
+    if out is not None: out = on_main(check_writable, out)
     if not quiet: print(f"{data}\ndevice: {device}, precision: {prec}")
     claim = None if out is None else lambda: on_main(claim_output, out, run_settings(cfg, seeds, export, teacher, student), overwrite)
     plan, b = prepare_students(cfg, data, device, prec, seeds, quiet, teacher, student, cache_dir, retrain_teacher, resume, out, claim)
@@ -623,7 +625,7 @@ def save_outputs(comp:Comparison, out:str|Path):
     "Write the figures as PNG, the students' weights and, last, results.json to `out` (only the main process, when several train together)."
     if not is_main(): return
     import matplotlib.pyplot as plt
-    out = _check_writable(out); res = comp.results
+    out = check_writable(out); res = comp.results
     figs = dict(curves=plot_curves(res), acc_vs_params=plot_acc_vs_params(res), per_class=plot_per_class(res, comp.data.classes),
                 predictions=plot_predictions(comp), teacher_temperatures=plot_teacher_temperatures(comp))
     if res.get('latency'): figs['latency'] = LatencyTable(**res['latency']).plot()

@@ -13,8 +13,8 @@ from .data import ImageArrays, holdout
 from .methods import parse_methods
 from .training import NonFiniteLossError
 from .stats import paired_gain
-from .experiment import Config, StudentPlan, compare, prepare_students, train_student, _check_int, _check_writable, _load_data, _distillers
-from .cli import _parser, _parse, _cli_config, _pos_int, _pos_float
+from .experiment import Config, StudentPlan, compare, prepare_students, train_student, check_positive_int, check_writable, load_data, config_distillers
+from .cli import compare_parser, parse_command, cli_config, arg_number
 
 # %% auto #0
 __all__ = ['SEARCH_SPACES', 'LABEL_WEIGHT', 'EXTRA', 'check_space', 'suggest', 'first_trial', 'PruneOnValid', 'open_study',
@@ -88,7 +88,7 @@ def first_trial(cfg:Config, # the configured method (`cfg.method`, `cfg.ce_weigh
                 space:dict, # from `check_space`
                ) -> dict|None:
     "Optuna parameters of `cfg`'s own setting, for a search's first trial; None if `space` cannot express it."
-    ds = _distillers(cfg)
+    ds = config_distillers(cfg)
     st = ds[0].settings() if len(ds) == 1 and len(ds[0].terms) == 1 else None
     if st is None or st['terms'][0]['method'] not in space: return None
     t = st['terms'][0]; m = t['method']
@@ -184,12 +184,12 @@ def tune(cfg:Config, # the teacher, student, data and training settings; `valid`
          sampler_seed:int|None=0, heartbeat:int=60, pruner=None, # see `open_study`
          quiet:bool=False) -> Tuning:
     "Search methods and settings for `cfg`'s teacher and student by validation accuracy (Optuna: TPE, successive halving); the test set is not used."
-    space = check_space(space, methods); _check_int('n_trials', n_trials)
+    space = check_space(space, methods); check_positive_int('n_trials', n_trials)
     if not cfg.valid: raise ValueError("the search scores trials on a validation split: set valid (--valid N; 5,000 of CIFAR-10's 50,000 is usual)")
-    _check_writable(out, make=False); device = get_device(device); prec = resolve_precision(cfg.precision, device)
-    data = data if data is not None else _load_data(cfg, data_dir, quiet)
+    check_writable(out, make=False); device = get_device(device); prec = resolve_precision(cfg.precision, device)
+    data = data if data is not None else load_data(cfg, data_dir, quiet)
     split = holdout(data, cfg.valid)   # a split too large for the data is refused here, before the study or its folder is written
-    out = _check_writable(out); storage = storage or f"sqlite:///{(out/'study.db').absolute()}"
+    out = check_writable(out); storage = storage or f"sqlite:///{(out/'study.db').absolute()}"
     seen = replace(split, x_test=split.x_valid, y_test=split.y_valid)   # the search's "test" images are the validation split: the test set is not read
     settings = _settings(cfg, space)
     name = study_name or 'kd_nb-' + hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
@@ -274,11 +274,11 @@ def plot_tuning(t:Tuning|dict, # a search, or its results (`tune_results`, tune.
 _COMPARE_ONLY = ('export', 'resume', 'overwrite')
 
 def _tune_parser():
-    p = _parser(); p.prog = 'kd_nb_tune'
+    p = compare_parser(); p.prog = 'kd_nb_tune'
     p.description = ("Search distillation methods and settings for a teacher and student by validation accuracy (Optuna), then retrain the best "
                      "over seeds next to the student alone and report on the test set.")
     add = p.add_argument
-    add('--trials', type=_pos_int, default=30, help="complete or pruned trials in the study, over every process and session (default: 30)")
+    add('--trials', type=arg_number(int, '> 0'), default=30, help="complete or pruned trials in the study, over every process and session (default: 30)")
     add('--storage', default=None, help="an Optuna storage URL (default: sqlite:///<out>/study.db); processes or machines given one URL and --study-name share the study")
     add('--study-name', default=None, help="the study in the storage (default: named after the settings)")
     add('--space', default=None, help="the search space as JSON, or a JSON file: {\"kd\": {\"temperature\": [1, 8, \"log\"]}, \"ce_weight\": [0, 1]} "
@@ -286,9 +286,9 @@ def _tune_parser():
     add('--methods', default=None, help="search only these methods of the space, comma-separated (e.g. kd,dkd)")
     add('--tune-lr', action='store_true', help="also search the learning rate, from a tenth to ten times --lr (log scale)")
     add('--tune-epochs', action='store_true', help="also search the epochs, from half to twice --epochs")
-    add('--timeout', type=_pos_float, default=None, help="seconds after which no new trial starts")
+    add('--timeout', type=arg_number(float, '> 0'), default=None, help="seconds after which no new trial starts")
     add('--sampler-seed', type=int, default=0, help="the TPE sampler's seed (default: 0); give each process of a shared study its own")
-    add('--heartbeat', type=_pos_int, default=60, help="seconds between a running trial's heartbeats; one silent for twice this is failed and re-run (default: 60)")
+    add('--heartbeat', type=arg_number(int, '> 0'), default=60, help="seconds between a running trial's heartbeats; one silent for twice this is failed and re-run (default: 60)")
     add('--search-only', action='store_true', help="search, without the retraining over seeds")
     add('--against', default=None, help="a method spec retrained in the verdict next to the best, for the search's gain over it "
         "(default: the configured method, the recipe's or the tutorial's KD; 'none': only the student alone)")
@@ -310,7 +310,7 @@ def _space(a) -> dict|None:
 
 def kd_nb_tune(argv=None) -> int:
     "Entry point of the `kd_nb_tune` command."
-    a = _parse(argv, _tune_parser)
+    a = parse_command(argv, _tune_parser)
     if a.quiet: optuna.logging.set_verbosity(optuna.logging.WARNING)   # Optuna's own line per trial too
     try:
         bad = [f"--{k}" for k in _COMPARE_ONLY if getattr(a, k)]
@@ -319,11 +319,11 @@ def kd_nb_tune(argv=None) -> int:
         chosen = [o for o in ('--method', '--temperature', '--soft-weight') if any(x == o or x.startswith(o + '=') for x in given)]
         if chosen: raise ValueError(f"kd_nb_tune searches the method and its settings: instead of {', '.join(chosen)}, give --methods or --space")
         if not a.search_only and a.seeds < 2: raise ValueError(f"the verdict needs --seeds 2 or more for an interval (got {a.seeds}), or --search-only")
-        cfg = _cli_config(a); a.epochs = cfg.epochs
+        cfg = cli_config(a); a.epochs = cfg.epochs
         t = tune(cfg, a.trials, data_dir=a.data_dir, out=a.out, storage=a.storage, study_name=a.study_name, space=_space(a),
                  methods=a.methods.split(',') if a.methods else None, cache_dir=a.cache_dir, device=a.device, timeout=a.timeout,
                  sampler_seed=a.sampler_seed, heartbeat=a.heartbeat, quiet=a.quiet)
-        against = None if a.against == 'none' else a.against or ','.join(d.spec for d in _distillers(cfg))
+        against = None if a.against == 'none' else a.against or ','.join(d.spec for d in config_distillers(cfg))
         comp = None if a.search_only else verdict(t, a.seeds, against, a.quiet)
         res = tune_results(t, comp, against); plot_tuning(t, a.out)
         atomic_write(Path(a.out)/'tune.json', lambda p: p.write_text(json.dumps(res, indent=1)), 'the results')
