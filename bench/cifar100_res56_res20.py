@@ -40,7 +40,7 @@ from seeded_runs import RESULTS, data_dir_from, fail, has_run, load_results, res
 from kd_nb.core import get_device, seed_everything, hardware_info
 from kd_nb.data import load_arrays, synthetic_arrays, get_loaders, ViewSpec, Views, make_views
 from kd_nb.models import build_model, count_params, models_for
-from kd_nb.training import train, train_kd, evaluate, TrainingStopped
+from kd_nb.training import train, train_kd, evaluate, load_checkpoint, TrainingStopped
 from kd_nb.experiment import StudentRun, default_cache_dir, load_teacher
 from kd_nb.views import view_cache, weights_fingerprint
 
@@ -177,9 +177,16 @@ def plan_of(a) -> list:
     "(arm, seed, spec, meta) in the order of the work: seed by seed, the three arms of each."
     return [(k, s, ARMS[k], dict(method=ARMS[k])) for s in a.seed_list for k in ARMS if k in a.only]
 
+def teacher_progress(a) -> str:
+    "How far the teacher's training is, from its checkpoint in the work folder (or the committed one)."
+    ck = next((p for p in (a.work/'teacher.pt', PROGRESS) if p.exists()), None)
+    if ck is None: return 'to train'
+    h = load_checkpoint(ck)['history']
+    return f"training: {len(h)} of {a.epochs} epochs in {ck}" + (f", {h[-1]['test_acc']:.2f}% test after the last" if h else '')
+
 def show_plan(a, res:dict, plan:list):
     t = res.get('teacher')
-    print(f"{a.out}: teacher {'done: %.2f%% test' % t['acc'] if t else 'to train'}; view cache {'built' if res.get('views') else 'to build'}")
+    print(f"{a.out}: teacher {'done: %.2f%% test' % t['acc'] if t else teacher_progress(a)}; view cache {'built' if res.get('views') else 'to build'}")
     for k, s, _, _ in plan:
         done = has_run(res, k, s)
         print(f"  {k} seed {s}: " + (f"done, {res[k]['acc'][res[k]['seeds'].index(s)]:.2f}% test (last epoch)" if done else 'to do'))
