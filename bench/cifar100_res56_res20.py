@@ -71,7 +71,6 @@ def parse_args(argv=None):
     p.add_argument('--cache-dir', default=None, help="where the view cache is kept (default: $KD_NB_CACHE or ~/.cache/kd_nb/teachers)")
     p.add_argument('--device', default=None)
     p.add_argument('--plan', action='store_true', help="print what is done and what is still to do, and exit")
-    p.add_argument('--verbose', action='store_true', help="progress bars")
     a = p.parse_args(argv)
     for k in ('seeds', 'epochs'):
         if getattr(a, k) < 1: fail(f"--{k} must be at least 1, got {getattr(a, k)}")
@@ -86,6 +85,7 @@ def parse_args(argv=None):
     return a
 
 def best(history:list) -> float: return max(h['test_acc'] for h in history)
+def epochs_in(checkpoint:Path) -> int: return load_checkpoint(checkpoint)['epoch']
 
 class Benchmark:
     "The data, the teacher (trained once, then read from its committed weights), the stored views, one student of one arm for one seed."
@@ -115,20 +115,22 @@ class Benchmark:
         "The teacher: from its weights file if there (checked against the file's record), else trained here (resuming) and saved."
         if self._teacher is not None: return self._teacher
         rec, a = res.get('teacher'), self.a
-        if a.weights.is_file():
+        if a.weights.is_file() and (rec or not (a.work/'teacher.pt').exists()):   # weights without a record but with a checkpoint: a run killed after saving them; it finishes below
             t = load_teacher(a.weights, TEACHER, self.data.info).to(self.device)
             fp = weights_fingerprint(t)
             if rec and rec.get('weights') != fp:
                 fail(f"{a.weights} holds weights {fp}, but the results in {a.out} come from the teacher {rec.get('weights')}: give its weights with --teacher, or another --out")
-            if not rec: res['teacher'] = dict(file=a.weights.name, weights=fp, params=count_params(t), trained='elsewhere (given with --teacher)',
-                                              acc=evaluate(t, self.test_dl, precision=self.prec)['acc'])
+            if not rec:
+                acc = evaluate(t, self.test_dl, precision=self.prec)['acc']
+                res['teacher'] = dict(file=a.weights.name, weights=fp, params=count_params(t), trained='elsewhere (given with --teacher)',
+                                      acc=acc, best_acc=acc, history=[], seconds=None)
             print(f"teacher {a.weights.name}: {res['teacher']['acc']:.2f}% test", flush=True)
         else:
             if rec: fail(f"{a.out} records a teacher ({rec.get('weights')}) whose weights {a.weights} are not there: give them with --teacher")
             ck = a.work/'teacher.pt'
-            if not ck.exists() and PROGRESS.exists() and a.out == OUT:   # a new machine: go on from the committed checkpoint
+            if a.out == OUT and PROGRESS.exists() and (not ck.exists() or epochs_in(PROGRESS) > epochs_in(ck)):   # the committed checkpoint is further on
                 a.work.mkdir(parents=True, exist_ok=True); shutil.copyfile(PROGRESS, ck)
-                print(f"copied the committed checkpoint {PROGRESS.name} to {ck}", flush=True)
+                print(f"copied the committed checkpoint {PROGRESS.name} ({epochs_in(ck)} epochs) to {ck}", flush=True)
             seed_everything(TEACHER_SEED); t = build_model(TEACHER, **models_for(self.data.info))
             dl = get_loaders(self.data, PROTOCOL['batch_size'], device=self.device, seed=TEACHER_SEED, augment=True)[0]
             print(f"training the teacher {TEACHER} ({count_params(t):,} parameters) for {a.epochs} epochs; checkpoints in {a.work}", flush=True)
