@@ -168,7 +168,8 @@ class Benchmark:
         hist = (train(model, dl, self.a.epochs, PROTOCOL['lr'], self.device, **kw) if spec is None else
                 train_kd(self._teacher, model, dl, self.a.epochs, PROTOCOL['lr'], self.device, method=spec, **kw))
         self.finished = kw['checkpoint']   # the result is the last epoch's test score, as the history has it
-        return StudentRun(key, seed, model, hist, max(time.perf_counter() - t0, sum(h['seconds'] for h in hist)), hist[-1]['test_acc'], hist[-1]['test_loss'])
+        return StudentRun(key=key, seed=seed, model=model, history=hist, seconds=max(time.perf_counter() - t0, sum(h['seconds'] for h in hist)),
+                          acc=hist[-1]['test_acc'], loss=hist[-1]['test_loss'])
 
     def record(self, res:dict):
         "After each student: the best epoch's test accuracy of every run beside the last epoch's."

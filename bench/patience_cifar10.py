@@ -201,7 +201,7 @@ class Patience:
         views = self.views(s['teacher'] or 'fast', s['views'], s['mixup']) if s['views'] else None
         cfg = Config(epochs=s['epochs'], lr=P['lr'], schedule=P['schedule'], augment=not s['views'], seed=seed, precision=self.prec)
         teacher = self.teacher(s['teacher']) if s['teacher'] else None
-        plan = StudentPlan(cfg, self.data, self.device, self.prec, self.test_dl, teacher, None, self.new_student, several=True,
+        plan = StudentPlan(cfg, self.data, self.device, self.prec, self.test_dl, teacher, teacher_outputs=None, new_student=self.new_student, several=True,
                            quiet=not self.a.verbose, resume=True, out=self.a.work/key, views=views, valid_dl=self.valid_dl)
         run = train_student(plan, key, parse_methods(s['method'])[0] if s['method'] else None, seed)
         self.finished = plan.checkpoint(key, seed)   # kept until the result is saved: a kill before that resumes from it

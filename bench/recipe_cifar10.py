@@ -121,11 +121,11 @@ class Recipe:
         "The teacher `name` ('strong' or the tutorial's), from the cache or trained now; its test accuracy is measured once."
         if name not in self.teachers:
             cfg = self.cfgs[name]
-            print(f"teacher '{name}': from the cache or trained now ({cfg.teacher_epochs} epochs)", flush=True)
+            print(f"teacher '{name}': from the cache or trained now ({cfg.teacher_epochs_used} epochs)", flush=True)
             t, rec = get_teacher(self.data, cfg, self.a.cache_dir, device=self.device)
             self.teachers[name] = t.eval()
             self.teacher_info[name] = dict(acc=evaluate(t, self.test_dl, precision=self.prec)['acc'], seconds=rec['seconds'], reused=rec['reused'],
-                                           key=rec.get('key'), epochs=cfg.teacher_epochs, history=rec.get('history'), params=count_params(t))
+                                           key=rec.get('key'), epochs=cfg.teacher_epochs_used, history=rec.get('history'), params=count_params(t))
             print(f"teacher '{name}': {self.teacher_info[name]['acc']:.2f}% test accuracy", flush=True)
         return self.teachers[name]
 
@@ -135,7 +135,7 @@ class Recipe:
         cfg = Config(epochs=rs['epochs'], lr=rs['lr'], schedule=rs['schedule'], augment=rs['augment'], batch_size=64,
                      subset=self.a.subset, test_subset=self.a.test_subset, precision=self.a.precision)
         teacher = None if dist is None else self.teacher(rs['teacher'])
-        plan = StudentPlan(cfg, self.data, self.device, self.prec, self.test_dl, teacher, None, self.new_student, several=True)
+        plan = StudentPlan(cfg, self.data, self.device, self.prec, self.test_dl, teacher, teacher_outputs=None, new_student=self.new_student, several=True)
         return train_student(plan, row, dist, seed)
 
     def record(self, res:dict):

@@ -229,7 +229,7 @@ class Bench:
     def student(self, key:str, seed:int, dist=None):
         "Train `key`'s student for `seed` with `train_student`: cross-entropy if `dist` is None, else that `Distiller` against the teacher's outputs."
         teacher, outputs = (None, None) if dist is None else (self.teacher(), self.outputs(dist.teacher_layers))
-        plan = StudentPlan(self.cfg, self.data, self.device, self.prec, self.test_dl, teacher, outputs, self.new_student,
+        plan = StudentPlan(self.cfg, self.data, self.device, self.prec, self.test_dl, teacher, teacher_outputs=outputs, new_student=self.new_student,
                            several=True, quiet=not self.a.verbose, valid_dl=self.valid_dl)
         return train_student(plan, key, dist, seed)
 

@@ -4,74 +4,69 @@
 
 # %% ../nbs/13_cli.ipynb #0c0d1376
 from __future__ import annotations
-import argparse, math, shlex, sys
+import argparse, dataclasses, inspect, shlex, sys
 import torch
 import torch.distributed
-from .core import PRECISIONS
+from .core import Number, OneOf, settings_of
 from .distributed import init_distributed, cleanup, is_main, rank_tag, DistributedError
-from .training import SCHEDULES, OPTIMIZERS, TrainingStopped, stop_on_signals
-from .experiment import Config, RECIPES, TEACHER_RECIPES, check_recipe, recipe_fields, compare
+from .training import TrainingStopped, stop_on_signals
+from .experiment import Config, RECIPES, check_recipe, recipe_fields, compare
 from .report import results_table, methods_table
 
 # %% auto #0
-__all__ = ['arg_number', 'compare_parser', 'parse_command', 'cli_config', 'kd_nb_compare']
+__all__ = ['QUICK', 'setting_type', 'add_settings', 'compare_parser', 'parse_command', 'cli_config', 'kd_nb_compare']
 
 # %% ../nbs/13_cli.ipynb #9ff191de
-def arg_number(kind, lo):
-    "An argparse type: an int or a finite float that is `> 0` or `>= 0`, refused with the rule otherwise."
+def setting_type(name:str, kind:type, rule=None):
+    "An argparse type for a setting: the text as `kind`, then checked by `rule` (see `kd_nb.core.Number`), refused in the rule's own words."
     def parse(text):
         try: v = kind(text)
-        except ValueError: raise argparse.ArgumentTypeError(f"must be {'an integer' if kind is int else 'a number'}, got {text!r}") from None
-        if not math.isfinite(v) or not (v > 0 if lo == '> 0' else v >= 0): raise argparse.ArgumentTypeError(f"must be a finite number {lo}, got {text}")
-        return v
-    parse.__name__ = f"{kind.__name__} {lo}"
+        except ValueError: raise argparse.ArgumentTypeError(f"{name} must be {'an integer' if kind is int else 'a number'}, got {text!r}") from None
+        try: return v if rule is None else rule.check(name, v)
+        except ValueError as e: raise argparse.ArgumentTypeError(str(e)) from None
+    parse.__name__ = f"{kind.__name__} {rule}" if rule is not None else kind.__name__
     return parse
-_pos_int, _pos_float, _nonneg_float, _nonneg_int = arg_number(int, '> 0'), arg_number(float, '> 0'), arg_number(float, '>= 0'), arg_number(int, '>= 0')
 
+def add_settings(parser:argparse.ArgumentParser, # options are added here
+                 obj, # a settings dataclass (`Config`) or a function (`compare`): its fields or parameters, see `kd_nb.core.settings_of`
+                 skip=(), # names that are not options (Python objects such as a model)
+                 names:dict|None=None, # option names other than the setting's: {'n_trials': 'trials'}
+                 defaults:dict|None=None, # defaults of the command line other than the setting's
+                ) -> argparse.ArgumentParser:
+    "An option in `parser` for every setting of `obj` that it does not have yet, with its type, rule, default and help."
+    have = {a.dest for a in parser._actions}
+    for name, kind, rule, _, default, help in settings_of(obj):
+        if name in skip or name in have: continue
+        default = (defaults or {}).get(name, default)
+        if default in (inspect.Parameter.empty, dataclasses.MISSING): default = None
+        text = (help or '').replace('%', '%%')
+        if default not in (None, False) and 'default' not in text: text += " (default: %(default)s)"
+        kw = dict(dest=name, default=default, help=text)
+        if kind is bool: kw['action'] = argparse.BooleanOptionalAction
+        elif isinstance(rule, OneOf): kw['choices'] = list(rule)
+        elif kind in (int, float): kw['type'] = setting_type(name, kind, rule)
+        parser.add_argument('--' + (names or {}).get(name, name).replace('_', '-'), **kw)
+    return parser
+
+# %% ../nbs/13_cli.ipynb #b790900a
 def _recipe_name(text):
     try: return check_recipe(text)
     except ValueError as e: raise argparse.ArgumentTypeError(str(e)) from None
 _recipe_name.__name__ = 'recipe'
 
-# %% ../nbs/13_cli.ipynb #b790900a
+QUICK = dict(epochs=3, subset=5000, test_subset=2000)   # --quick: a check that everything runs
+
 def compare_parser():
-    "The `argparse` parser of `kd_nb_compare`: every setting of `Config` as an option, with its default and help."
+    "The `argparse` parser of `kd_nb_compare`: every field of `Config` and every setting of `compare` as an option, and four of its own."
     p = argparse.ArgumentParser(prog='kd_nb_compare', description="Train a teacher, a student and a distilled student; compare them.")
+    add_settings(p, Config, defaults=dict(method=None))   # None: not given (--temperature and --soft-weight set the tutorial's KD)
+    add_settings(p, compare, skip=('cfg', 'data', 'teacher', 'student'), defaults=dict(out='kd_nb_results', seeds=1))
     add = p.add_argument
-    add('--dataset', default='cifar10', help="cifar10, cifar100 or fashion_mnist (default: cifar10)")
-    add('--epochs', type=_pos_int, default=None, help="epochs for each model (default: 10, or 3 with --quick)")
-    add('--data-dir', default=None, help="folder with <dataset>.npz or torchvision's files (default: $KD_NB_DATA or ~/.cache/kd_nb/data)")
-    add('--out', default='kd_nb_results', help="folder for results.json, figures and weights (default: kd_nb_results)")
-    add('--seed', type=int, default=42)
-    add('--seeds', type=_pos_int, default=1, help="train the students for this many seeds (--seed, --seed + 1, ...) against one teacher; from 2 on, "
-        "the table shows mean ± std and the distilled student's gain with its 95%% confidence interval and verdict (default: 1)")
     add('--quick', action='store_true', help="a small subset (5000 train, 2000 test images, 3 epochs): about a minute on a CPU")
-    add('--subset', type=_pos_int, default=None, help="use this many training images (a fixed random sample)")
-    add('--test-subset', type=_pos_int, default=None, help="use this many test images")
-    add('--method', default=None, help="how the students are distilled (default: kd, the tutorial's KD): kd, cosine, fitnet, at, dkd, dist, logit_std, "
-        "rkd, pkt, sp, each with optional settings in brackets, e.g. 'dkd(beta=4)'; '+' adds methods into one loss ('kd+fitnet'; "
-        "'+ce(weight=0.5)' sets the label term's weight); a comma trains one student per method against one pass of the teacher ('kd,dkd,fitnet')")
-    add('--temperature', type=_pos_float, default=None, help="the tutorial's KD at this temperature: --method 'kd(temperature=T)' (default: 2)")
-    add('--soft-weight', type=_nonneg_float, default=None, help="the tutorial's KD with this soft-target weight: --method 'kd(weight=W)' (default: 0.25)")
-    add('--ce-weight', type=_nonneg_float, default=None, help="the label term's weight in every distilled student, with any --method "
-        "(0: the teacher's outputs alone; default: each method's own, 0.75 for the tutorial's KD)")
-    add('--lr', type=_pos_float, default=1e-3)
-    add('--batch-size', type=_pos_int, default=64, help="images per step (default: 64, the tutorial's); under torchrun the global batch, shared by the processes")
-    add('--device', default=None, help="cpu, cuda, ... (default: the accelerator if there is one)")
-    add('--cache-dir', default=None, help="where trained teachers are kept (default: $KD_NB_CACHE or ~/.cache/kd_nb/teachers)")
-    add('--retrain-teacher', action='store_true', help="train the teacher even if a cached one matches")
-    add('--resume', action='store_true', help="continue interrupted or stopped training from the checkpoints in --out (the same settings)")
-    add('--overwrite', action='store_true', help="replace a run with other settings in --out (its files are deleted); without it such a folder is refused")
-    add('--data-folder', default=None, help="an image folder to use instead of --dataset: train/ and test/ (or val/), one folder per class")
-    add('--image-size', type=_pos_int, default=None, help="with --data-folder: resize and centre-crop images to this size (default: 64)")
-    add('--teacher-arch', default='teacher', help="the teacher: 'teacher' (the tutorial's, default), 'airbench94' (a fast 94%% CIFAR-10 teacher, "
-        "trained with its own recipe), a torchvision classifier (resnet18) or timm:<name> (timm:resnet10t)")
-    add('--student-arch', default='student', help="the students: 'student' (the tutorial's, default), a torchvision classifier (mobilenet_v3_small) "
-        "or timm:<name>")
-    add('--teacher-weights', default=None, help="a trained teacher's state_dict for --teacher-arch, from torch.save (.pt, .pth) or safetensors (.safetensors): evaluated, not trained")
-    add('--export', choices=['onnx'], default=None, help="onnx: write student.onnx and student_kd.onnx to --out and time all three models")
-    add('--precision', choices=PRECISIONS, default='auto',
-        help="auto (default: bf16 where the CPU or GPU computes it natively, else fp32), fp32 (the tutorial's arithmetic), bf16, fp16 (CUDA only)")
+    add('--temperature', type=setting_type('temperature', float, Number(float)), default=None,
+        help="the tutorial's KD at this temperature: --method 'kd(temperature=T)' (default: 2)")
+    add('--soft-weight', type=setting_type('soft_weight', float, Number(float, strict=False)), default=None,
+        help="the tutorial's KD with this soft-target weight: --method 'kd(weight=W)' (default: 0.25)")
     add('--recipe', type=_recipe_name, default=None, help=f"start from a named recipe's settings ({', '.join(RECIPES)}); the options given here "
         "still win. 'strong': 30 epochs, random crops and flips, OneCycle up to 3e-3 (the teacher 2e-3), DIST against the teacher running live (DIST is the test set's choice, "
         "picked from the 10-epoch methods table: p = 0.045 uncorrected, 0.41 after Holm's correction over the 10 methods; KD at the setting chosen "
@@ -79,31 +74,14 @@ def compare_parser():
         "-0.13 [-0.95, +0.68]); 'patient': the strong recipe's teacher, 60 epochs of KL to it alone (T=1, --ce-weight 0) on 16 stored mixup views per image; "
         "'best': the best CIFAR-10 student measured here, 200 epochs of KL to the fast teacher alone on 16 stored views, 5,000 images held out; "
         "'published': the field's CIFAR-100 protocol, ResNet-56 to ResNet-20, 240 epochs of SGD at 0.05 with steps, KD at T=4 from 240 stored views")
-    add('--teacher-epochs', type=_pos_int, default=None, help="the teacher's epochs (default: --epochs; with the airbench recipe 10, or --epochs if fewer)")
-    add('--teacher-lr', type=_pos_float, default=None, help="the teacher's learning rate, its maximum with a schedule (default: --lr; airbench: 11.5 per 1024 images)")
-    add('--teacher-recipe', choices=TEACHER_RECIPES, default=None, help="how the teacher trains: adam (Adam, --batch-size, --augment, --schedule) or "
-        "airbench (train_fast_teacher: Nesterov SGD, batches of 1024, label smoothing, lookahead, alternating flips and translations); "
-        "default: airbench for --teacher-arch airbench94, else adam")
-    add('--augment', action=argparse.BooleanOptionalAction, default=False,
-        help="random crops and flips of the training batches, for the teacher and the students; the teacher runs live (default: off)")
-    add('--schedule', choices=[s for s in SCHEDULES if s], default=None,
-        help="the learning rate per step: onecycle (up to --lr and down), cosine (from --lr to 0) or step (x 0.1 after 5/8, 3/4 and 7/8 of the run); default: constant, the tutorial's")
-    add('--optimizer', choices=list(OPTIMIZERS), default='adam', help="adam (the tutorial's) or sgd (momentum 0.9, weight decay 5e-4: the field's CIFAR code), "
-        "for the teacher and the students (default: adam)")
-    add('--views', type=_nonneg_int, default=0, help="K from 1 to 255: the students train on K stored views (crops and flips) of each training image, "
-        "the teacher's logits for each computed once and kept in the teacher cache; then a distilled epoch costs what a plain one does (default: 0, none)")
-    add('--mixup', action=argparse.BooleanOptionalAction, default=False, help="with --views: mix each stored view with a view of another image, "
-        "and its label with that image's (default: off)")
-    add('--valid', type=_nonneg_int, default=0, help="hold out this many training images (stratified, always the same ones) as a validation split: "
-        "nothing trains on them, every student reports its accuracy there, to choose settings by; the test set then only reports (default: 0, none)")
-    add('--quiet', action='store_true', help="no progress output (without it: bars on a terminal, one line per epoch in a log)")
     return p
 
 # %% ../nbs/13_cli.ipynb #aabe53d0
 def parse_command(argv=None, parser=None) -> argparse.Namespace:
-    "The command line, with a `--recipe`'s settings as the defaults of the options it sets; `parser()` makes the parser (default `kd_nb_compare`'s)."
+    "The command line, with `--quick`'s and then a `--recipe`'s settings as the defaults of the options they set; `parser()` makes the parser (default `kd_nb_compare`'s)."
     p = (parser or compare_parser)(); a = p.parse_args(argv)
-    if a.recipe: p.set_defaults(**recipe_fields(a.recipe, a.teacher_arch, a.teacher_recipe)); a = p.parse_args(argv)
+    if a.quick or a.recipe:
+        p.set_defaults(**(QUICK if a.quick else {}), **(recipe_fields(a.recipe, a.teacher_arch, a.teacher_recipe) if a.recipe else {})); a = p.parse_args(argv)
     return a
 
 def _kd_method(a:argparse.Namespace) -> str|None:
@@ -117,12 +95,8 @@ def _kd_method(a:argparse.Namespace) -> str|None:
 
 def cli_config(a:argparse.Namespace) -> Config:
     "The `Config` that the parsed options ask for."
-    return Config(dataset=a.dataset, epochs=a.epochs if a.epochs is not None else (3 if a.quick else 10), lr=a.lr, batch_size=a.batch_size, seed=a.seed,
-                  method=_kd_method(a) or a.method or 'kd', subset=a.subset if a.subset is not None else (5000 if a.quick else None),
-                  test_subset=a.test_subset if a.test_subset is not None else (2000 if a.quick else None), precision=a.precision,
-                  data_folder=a.data_folder, image_size=a.image_size, teacher_arch=a.teacher_arch, student_arch=a.student_arch,
-                  teacher_weights=a.teacher_weights, teacher_epochs=a.teacher_epochs, teacher_lr=a.teacher_lr, augment=a.augment, schedule=a.schedule,
-                  teacher_recipe=a.teacher_recipe, views=a.views, mixup=a.mixup, ce_weight=a.ce_weight, valid=a.valid, optimizer=a.optimizer)
+    given = {f.name: getattr(a, f.name) for f in dataclasses.fields(Config)}
+    return Config(**{**given, 'method': _kd_method(a) or a.method or 'kd'})
 
 # %% ../nbs/13_cli.ipynb #fa5245f2
 def _report(r:dict, a:argparse.Namespace) -> str:

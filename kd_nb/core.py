@@ -4,15 +4,19 @@
 
 # %% ../nbs/00_core.ipynb #3bca72a7
 from __future__ import annotations
-import contextlib, hashlib, html, importlib.util, os, platform, random, sys
+import contextlib, dataclasses, hashlib, html, importlib.util, inspect, math, os, platform, random, sys, types, typing
+from dataclasses import dataclass
+from typing import Annotated
+from fastcore.docments import docments
 from pathlib import Path
 import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['PRECISIONS', 'get_device', 'seed_everything', 'hardware_info', 'in_test', 'cpu_has_bf16', 'resolve_precision',
-           'autocast', 'show_bars', 'Table', 'format_bytes', 'format_ms', 'require', 'evaluating', 'atomic_write',
-           'cache_lock', 'seed_for']
+__all__ = ['PositiveInt', 'Count', 'PositiveFloat', 'Weight', 'PRECISIONS', 'get_device', 'seed_everything', 'hardware_info',
+           'in_test', 'Number', 'check_number', 'OneOf', 'setting_rule', 'settings_of', 'check_settings',
+           'cpu_has_bf16', 'resolve_precision', 'autocast', 'show_bars', 'Table', 'format_bytes', 'format_ms',
+           'require', 'evaluating', 'atomic_write', 'cache_lock', 'seed_for']
 
 # %% ../nbs/00_core.ipynb #4f2d1e0c
 def get_device(device:str|torch.device|None=None, # a device name such as 'cpu' or 'cuda:0'; `None` picks the accelerator if there is one
@@ -58,6 +62,74 @@ def in_test() -> bool:
     "True when running under `nbdev_test`, which sets `IN_TEST`."
     return bool(os.environ.get('IN_TEST'))
 
+# %% ../nbs/00_core.ipynb #da1750d4
+@dataclass(frozen=True)
+class Number:
+    "What a number setting may be: an integer or any finite number, above (or from) `low`, up to `high`."
+    kind:type=int # `int`, or `float` for any finite number (ints included)
+    low:float=0 # the bound below
+    strict:bool=True # `> low` if True, else `>= low`
+    high:float|None=None # the bound above, inclusive; None: none
+    def __str__(self):
+        if self.high is not None: return f"from {self.low:g} to {self.high:g}"
+        return f"{'>' if self.strict else '>='} {self.low:g}"
+    def ok(self, v) -> bool:
+        if isinstance(v, bool) or not isinstance(v, int if self.kind is int else (int, float)) or not math.isfinite(v): return False
+        return (v > self.low if self.strict else v >= self.low) and (self.high is None or v <= self.high)
+    def check(self, name:str, v, optional:bool=False):
+        "`v` if it keeps the rule (or is None and `optional`), else a `ValueError` that names `name`, the rule and `v`."
+        if (v is None and optional) or self.ok(v): return v
+        what = 'an integer' if self.kind is int else 'a finite number'
+        raise ValueError(f"{name} must be {what} {self}{' (or None)' if optional else ''}, got {v!r}")
+
+def check_number(name:str, # the setting's name, for the message
+                 value, kind:type=int, low:float=0, strict:bool=True, high:float|None=None, # see `Number`
+                 optional:bool=False, # None is allowed too
+                ):
+    "`value` if it is a number that keeps the rule, else a `ValueError` in the one form every check of kd_nb uses."
+    return Number(kind, low, strict, high).check(name, value, optional)
+
+# %% ../nbs/00_core.ipynb #6a19b69f
+class OneOf(tuple):
+    "The values a named setting may take; `check` refuses others in the form of `Number`'s messages."
+    def __new__(cls, *choices): return super().__new__(cls, choices)
+    def __str__(self): return 'one of ' + ', '.join(map(repr, self))
+    def ok(self, v) -> bool: return v in self
+    def check(self, name:str, v, optional:bool=False):
+        if (v is None and optional) or self.ok(v): return v
+        raise ValueError(f"{name} must be {self}{' (or None)' if optional else ''}, got {v!r}")
+
+PositiveInt = Annotated[int, Number(int)]   # epochs, batch sizes, image counts
+Count = Annotated[int, Number(int, strict=False)]   # 0 means none
+PositiveFloat = Annotated[float, Number(float)]   # learning rates, temperatures
+Weight = Annotated[float, Number(float, strict=False)]   # loss weights: 0 turns a term off
+
+# %% ../nbs/00_core.ipynb #5f350566
+def setting_rule(hint) -> tuple:
+    "`(type, rule, optional)` of an annotation: `PositiveInt|None` gives `(int, Number(int), True)`; `bool` gives `(bool, None, False)`."
+    args = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+    optional = type(None) in args; args = [a for a in args if a is not type(None)]
+    for a in args:
+        if typing.get_origin(a) is Annotated:
+            base, *meta = typing.get_args(a)
+            return base, next((m for m in meta if isinstance(m, (Number, OneOf))), None), optional
+    return (args[0] if len(args) == 1 else object), None, optional
+
+# %% ../nbs/00_core.ipynb #5297fa6c
+def settings_of(obj) -> list:
+    "`(name, type, rule, optional, default, help)` of every field of a dataclass, or every parameter of a function, from its annotations and comments."
+    hints, docs = typing.get_type_hints(obj, include_extras=True), docments(obj)
+    if dataclasses.is_dataclass(obj): items = [(f.name, f.default) for f in dataclasses.fields(obj)]
+    else: items = [(p.name, p.default) for p in inspect.signature(obj).parameters.values() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    return [(n, *setting_rule(hints.get(n, object)), d, docs.get(n)) for n, d in items]
+
+def check_settings(obj):
+    "Refuse a settings dataclass whose fields break the rules of their annotations (`Number`, `OneOf`, bool) with a `ValueError`."
+    for name, kind, rule, optional, _, _ in settings_of(type(obj)):
+        v = getattr(obj, name)
+        if rule is not None: rule.check(name, v, optional)
+        elif kind is bool and not isinstance(v, bool): raise ValueError(f"{name} must be True or False, got {v!r}")
+
 # %% ../nbs/00_core.ipynb #2903ab7a
 PRECISIONS = ('auto', 'fp32', 'bf16', 'fp16')
 
@@ -72,7 +144,7 @@ def resolve_precision(precision:str='auto', # 'auto', 'fp32', 'bf16' or 'fp16'
                       device=None, # the device that will compute; default `get_device()`
                      ) -> str:
     "The precision that `precision` means on `device`: 'fp32', 'bf16' or 'fp16'; a clear error if the device cannot do it."
-    if precision not in PRECISIONS: raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
+    OneOf(*PRECISIONS).check('precision', precision)
     device = get_device(device)
     cuda_bf16 = device.type == 'cuda' and torch.cuda.is_bf16_supported()
     if precision == 'auto': return 'bf16' if cuda_bf16 or (device.type == 'cpu' and cpu_has_bf16()) else 'fp32'

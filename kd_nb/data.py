@@ -4,20 +4,19 @@
 
 # %% ../nbs/02_data.ipynb #f49b3cc0
 from __future__ import annotations
-import copy, ctypes, ctypes.util, gzip, hashlib, os, re, zipfile
-from dataclasses import dataclass, replace
+import gzip, hashlib, os, re, zipfile
+from dataclasses import dataclass, replace, KW_ONLY
 from pathlib import Path
 import numpy as np
 import torch
-from .core import autocast, format_bytes, get_device, resolve_precision
+from .core import check_number
 
 # %% auto #0
 __all__ = ['TUTORIAL_MEAN', 'TUTORIAL_STD', 'CIFAR10_MEAN', 'CIFAR10_STD', 'CIFAR10_CLASSES', 'CIFAR100_MEAN', 'CIFAR100_STD',
            'CIFAR100_CLASSES', 'FASHION_MNIST_CLASSES', 'DATASETS', 'DEBIAN_FASHION_MNIST', 'AUGMENTS', 'DatasetInfo',
            'dataset_info', 'get_data_dir', 'read_npz', 'save_npz', 'read_idx', 'ImageArrays', 'sample_indices',
            'load_arrays', 'synthetic_arrays', 'load_or_synthetic', 'holdout', 'apply_views', 'TensorLoader', 'fits_on',
-           'get_loaders', 'ArrayImageDataset', 'tutorial_transform', 'show_images', 'available_memory', 'check_memory',
-           'peak_memory', 'StepMemory', 'step_memory', 'free_memory', 'check_batch_fits', 'ViewSpec', 'make_views',
+           'get_loaders', 'ArrayImageDataset', 'tutorial_transform', 'show_images', 'ViewSpec', 'make_views',
            'view_nbytes', 'Views']
 
 # %% ../nbs/02_data.ipynb #cd132858
@@ -136,6 +135,7 @@ class ImageArrays:
     "A dataset as uint8 arrays (N×H×W×C) and int64 labels, with its classes and normalisation."
     x_train:np.ndarray; y_train:np.ndarray; x_test:np.ndarray; y_test:np.ndarray
     info:DatasetInfo; source:str=''
+    _: KW_ONLY # the fields below are keyword-only
     x_valid:np.ndarray|None=None; y_valid:np.ndarray|None=None # a validation split held out of the training images (`holdout`), or None
     valid_seed:int|None=None # the seed that chose it
     @property
@@ -256,12 +256,12 @@ class TensorLoader:
                  y, # integer labels, N
                  batch_size:int=64, shuffle:bool=False, # as `DataLoader`'s
                  mean:tuple=TUTORIAL_MEAN, std:tuple=TUTORIAL_STD, # per-channel normalisation
-                 device=None, # where the tensors live and batches are made; default CPU
+                 *, device=None, # where the tensors live and batches are made; default CPU
                  seed:int|None=None, # seeds the loader's own generator (shuffling, augmentation)
                  augment:bool|str=False, # True: random flips and crops; 'airbench': alternating flips and reflected translations (see `AUGMENTS`); done on whole batches
                  views=None, # stored views (a `Views`, from `kd_nb.views.view_cache`): each epoch every image comes as one of them; replaces `augment`
                 ):
-        if batch_size < 1: raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        check_number('batch_size', batch_size)
         x, y = torch.as_tensor(x), torch.as_tensor(y)
         if x.dtype != torch.uint8 or x.ndim != 4: raise ValueError(f"x must be uint8 N×H×W×C, got {x.dtype} {tuple(x.shape)}")
         if len(x) != len(y): raise ValueError(f"x has {len(x)} images but y has {len(y)} labels")
@@ -352,7 +352,7 @@ def get_loaders(data:ImageArrays, # the dataset, from `load_arrays`
                 mean:tuple|None=None, std:tuple|None=None, # default: the dataset's (the tutorial's for CIFAR-10)
                 device=None, # where the tensors live
                 seed:int|None=42, # seeds the training loader's shuffling
-                augment:bool|str=False, # augment the training batches: True or 'airbench' (see `TensorLoader`)
+                *, augment:bool|str=False, # augment the training batches: True or 'airbench' (see `TensorLoader`)
                 views=None, # stored views for the training loader instead (a `Views`; see `TensorLoader`)
                 valid:bool=False, # also a loader of the validation split (`holdout`): (train, valid, test)
                ) -> tuple:
@@ -385,7 +385,7 @@ def show_images(x, # uint8 images N×H×W×C
                 y=None, # labels, shown as class names
                 classes:tuple|None=None, ncols:int=8, n:int=32,
                 preds:dict|None=None, # optional {model name: predicted labels}, shown under each image
-                figsize_per:float=1.4, title:str|None=None):
+                *, figsize_per:float=1.4, title:str|None=None):
     "A grid of images with their class names (and predictions, green when right, red when wrong)."
     import matplotlib.pyplot as plt
     n = min(n, len(x)); nrows = (n + ncols - 1) // ncols
@@ -406,179 +406,6 @@ def show_images(x, # uint8 images N×H×W×C
     fig.tight_layout()
     return fig
 
-# %% ../nbs/02_data.ipynb #e85a18f2
-def available_memory() -> int|None:
-    "Bytes of memory free for new data: Linux's `MemAvailable`, capped by a container's (cgroup v2) limit; `None` if unknown."
-    avail = None
-    try:
-        for line in Path('/proc/meminfo').read_text().splitlines():
-            if line.startswith('MemAvailable:'): avail = int(line.split()[1]) * 1024; break
-    except (OSError, ValueError, IndexError): pass
-    if avail is None:
-        try: avail = os.sysconf('SC_AVPHYS_PAGES') * os.sysconf('SC_PAGE_SIZE')
-        except (ValueError, OSError, AttributeError): return None
-    try:
-        limit = Path('/sys/fs/cgroup/memory.max').read_text().strip()
-        if limit != 'max': avail = min(avail, int(limit) - int(Path('/sys/fs/cgroup/memory.current').read_text()))
-    except (OSError, ValueError): pass
-    return avail
-
-# %% ../nbs/02_data.ipynb #32bafa70
-def check_memory(n_images:int, # how many images will be held
-                 size:int, # their (square) side in pixels
-                 channels:int=3, # 3 (RGB) or 1 (greyscale)
-                 available:int|None=None, # bytes free; default `available_memory()`
-                 what:str='the dataset', # names the data in the message
-                ) -> int:
-    "Bytes that `n_images` uint8 images need while training (twice the arrays); a `MemoryError` saying what would fit if `available` is less."
-    arrays = n_images * size * size * channels; need = 2 * arrays
-    avail = available_memory() if available is None else available
-    if avail is not None and need > avail:
-        fit_size, fit_n = int((avail / (2 * n_images * channels)) ** 0.5), avail // (2 * size * size * channels)
-        todo = [f"a smaller image size (size={fit_size} would fit)"] if fit_size >= 8 else []
-        todo += [f"a subset of at most {fit_n:,} images (subset=, test_subset=)"] if fit_n >= 1 else []
-        raise MemoryError(f"{what}: {n_images:,} images of {size}×{size}×{channels} need {format_bytes(need)} of memory "
-                          f"(the uint8 arrays, {format_bytes(arrays)}, and the loaders' channels-first copy), but only "
-                          f"{format_bytes(avail)} is available. Use {', or '.join(todo + ['a machine with more memory'])}")
-    return need
-
-# %% ../nbs/02_data.ipynb #3aff0f68
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3 # glibc's `mallopt` parameters
-
-def _glibc():
-    "The C library when it is glibc (with `malloc_trim` and `mallopt`), else `None`."
-    try: libc = ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6'); libc.gnu_get_libc_version; return libc
-    except (OSError, AttributeError): return None
-
-def _vm(key:str) -> int:
-    "A figure of `/proc/self/status` (`VmRSS`, `VmHWM`) in bytes."
-    return int(re.search(rf'^{key}:\s+(\d+) kB', Path('/proc/self/status').read_text(), re.M)[1]) * 1024
-
-def _rss_peak(fn) -> int|None:
-    "The peak resident memory that `fn()` adds to this process; `None` where Linux's peak counter cannot be reset."
-    libc = _glibc()
-    if libc is not None: libc.mallopt(_M_MMAP_THRESHOLD, 128 * 1024); libc.malloc_trim(0)
-    try:
-        try:
-            Path('/proc/self/clear_refs').write_text('5'); before = _vm('VmRSS')
-            if _vm('VmHWM') > before + 2**20: return None   # the reset did not take
-        except (OSError, TypeError): return None
-        fn(); return _vm('VmHWM') - before
-    finally:
-        if libc is not None: libc.mallopt(_M_MMAP_THRESHOLD, 32 * 2**20); libc.mallopt(_M_TRIM_THRESHOLD, 64 * 2**20)
-
-# %% ../nbs/02_data.ipynb #beb84d99
-def peak_memory(fn, # a function of no arguments: the work to measure
-                device=None, # where `fn` allocates: a CUDA GPU or the CPU; default `get_device()`
-               ) -> int|None:
-    "Bytes that `fn()` adds to the memory in use on `device` at its peak; `None` where that cannot be measured."
-    device = get_device(device)
-    if device.type == 'cuda':
-        torch.cuda.synchronize(device); before = torch.cuda.memory_allocated(device); torch.cuda.reset_peak_memory_stats(device)
-        fn(); torch.cuda.synchronize(device)
-        return torch.cuda.max_memory_allocated(device) - before
-    return _rss_peak(fn) if device.type == 'cpu' else None
-
-# %% ../nbs/02_data.ipynb #79af0256
-@dataclass
-class StepMemory:
-    "The peak memory of one step, in bytes: `fixed + per_image × batch`, and never less than `floor`."
-    fixed:int # what does not grow with the batch: the optimizer's state, the model if it moves to the device, workspaces
-    per_image:int # what each image adds: the input, the activations kept for the backward pass, their gradients
-    floor:int # the optimizer's update: the gradients, Adam's moments and its buffers
-    batch_size:int # the batch size that `estimate` is for
-    def at(self, batch_size:int) -> int:
-        "The estimated peak for a batch of `batch_size` images."
-        return max(self.fixed + self.per_image * batch_size, self.floor)
-    @property
-    def estimate(self) -> int: return self.at(self.batch_size)
-    def largest(self, room:int) -> int:
-        "The largest batch size whose step fits in `room` bytes (0 if not even one image fits)."
-        return 0 if self.at(1) > room else int((room - self.fixed) // max(self.per_image, 1))
-
-# %% ../nbs/02_data.ipynb #3f2873c4
-def _nbytes(tensors) -> int: return sum(t.numel() * t.element_size() for t in tensors)
-
-def _probe_copy(model, device, precision:str, train:bool):
-    "A copy of `model` on `device` in train or eval mode, channels-last where kd_nb would run it so; and whether it is."
-    conv = any(isinstance(m, torch.nn.Conv2d) for m in model.modules())
-    cl = conv and (precision != 'fp32' or (not train and device.type == 'cpu'))
-    m = copy.deepcopy(model).to(device).train(train)
-    return (m.to(memory_format=torch.channels_last) if cl else m), cl
-
-def _probe_step(model, b:int, image_shape, precision:str, device, cl:bool, train:bool):
-    "One forward pass of `b` random images (and the backward pass of the output's sum when `train`)."
-    x = torch.randn(b, *image_shape, device=device)
-    if cl: x = x.contiguous(memory_format=torch.channels_last)
-    with autocast(precision, device), torch.set_grad_enabled(train): out = model(x)
-    if train: (out[0] if isinstance(out, (tuple, list)) else out).float().sum().backward()
-
-# %% ../nbs/02_data.ipynb #449e2094
-def step_memory(model:torch.nn.Module, # the model that will train (or infer); it is copied, not changed
-                batch_size:int, # the batch size to estimate for
-                image_shape:tuple, # one image, channels first: (C, H, W)
-                precision:str='auto', # as `fit` takes it: 'auto', 'fp32', 'bf16' or 'fp16'
-                device=None, # the device that will compute; default `get_device()`
-                train:bool=True, # a training step with Adam; `False`: an inference batch without gradients
-                enough:int=2**25, # probe batches double (2, 4, 8, …) until one adds this many bytes, or reaches `batch_size`
-               ) -> StepMemory|None:
-    "The peak memory of one step, drawn as a line through the last two of a few probe batches; `None` where memory cannot be measured."
-    device = get_device(device); prec = resolve_precision(precision, device)
-    m, cl = _probe_copy(model, device, prec, train)
-    params = [p for p in m.parameters() if p.requires_grad]
-    run = lambda b: _probe_step(m, b, image_shape, prec, device, cl, train)
-    run(2)   # not measured: what PyTorch sets up once
-    floor = state = 0
-    if train and params:
-        opt = torch.optim.Adam(params); step = peak_memory(opt.step, device)
-        if step is None: return None
-        floor = _nbytes(params) + step
-        state = _nbytes(t for s in opt.state.values() for t in s.values() if torch.is_tensor(t))
-    peaks, b = {}, 2
-    while len(peaks) < 2 or (peaks[b] < enough and b < batch_size):
-        if peaks: b *= 2
-        for p in params: p.grad = None
-        peaks[b] = peak_memory(lambda: run(b), device)
-        if peaks[b] is None: return None
-    per_image = max(0., (peaks[b] - peaks[b // 2]) / (b // 2))
-    first = next(model.parameters(), None)
-    moved = _nbytes(model.parameters()) + _nbytes(model.buffers()) if first is not None and first.device.type != device.type else 0
-    return StepMemory(int(max(0., peaks[b] - per_image * b) + state + moved), int(per_image), int(floor), batch_size)
-
-# %% ../nbs/02_data.ipynb #4f86caaf
-def free_memory(device=None, # the device; default `get_device()`
-               ) -> int|None:
-    "Bytes free for a step on `device`: the driver's free memory and PyTorch's unused cache on a CUDA GPU, `available_memory()` on a CPU."
-    device = get_device(device)
-    if device.type == 'cuda':
-        return torch.cuda.mem_get_info(device)[0] + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
-    return available_memory() if device.type == 'cpu' else None
-
-# %% ../nbs/02_data.ipynb #b7167193
-def check_batch_fits(model:torch.nn.Module, # the model that will train (or infer)
-                     batch_size:int, # the batch size asked for
-                     image_shape:tuple, # one image, channels first: (C, H, W)
-                     n_train:int|None=None, # how many training images there are, if known
-                     precision:str='auto', # 'auto', 'fp32', 'bf16' or 'fp16'
-                     device=None, # the device that will compute; default `get_device()`
-                     train:bool=True, # a training step; `False`: an inference batch (a teacher's logits)
-                     available:int|None=None, # bytes free; default `free_memory(device)`
-                     what:str|None=None, # names the step in the message
-                     usable:float=0.9, # the share of the free memory that a step may take
-                    ) -> StepMemory|None:
-    "The `StepMemory` of a batch; a `ValueError` if it is larger than the training set, a `MemoryError` naming the batch that fits if it does not."
-    if n_train is not None and batch_size > n_train:
-        raise ValueError(f"batch size {batch_size:,} is larger than the {n_train:,} training images: use at most {n_train:,}")
-    device = get_device(device); prec = resolve_precision(precision, device)
-    mem = step_memory(model, batch_size, image_shape, prec, device, train)
-    avail = free_memory(device) if available is None else available
-    if mem is None or avail is None or mem.estimate <= usable * avail: return mem
-    n = mem.largest(int(usable * avail))
-    fix = f"the largest batch size that fits is {n:,}" if n else "not even a batch of 1 fits: use smaller images, a smaller model or more memory"
-    raise MemoryError(f"{what or ('a training step' if train else 'an inference batch')} of {batch_size:,} images of "
-                      f"{'×'.join(map(str, image_shape))} in {prec} needs about {format_bytes(mem.estimate)} on {device.type}, but "
-                      f"{format_bytes(avail)} is free (of which a step may take {usable:.0%}): {fix}")
-
 # %% ../nbs/02_data.ipynb #54f67250
 from .core import seed_for
 
@@ -591,7 +418,7 @@ class ViewSpec:
     mixup:bool=False # each view mixed with a view of another image: λ = max(u, 1-u), u uniform, so the image itself dominates
     seed:int=0 # the views are drawn from it alone
     def __post_init__(self):
-        if isinstance(self.k, bool) or not isinstance(self.k, int) or not 1 <= self.k <= 255: raise ValueError(f"views must be an int from 1 to 255, got {self.k!r}")
+        check_number('views', self.k, low=1, strict=False, high=255)
         if self.augment not in AUGMENTS: raise ValueError(f"the views' augment must be one of {list(AUGMENTS)}, got {self.augment!r}")
     @property
     def pad(self) -> int: return AUGMENTS[self.augment]['pad']

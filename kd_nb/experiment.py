@@ -4,100 +4,90 @@
 
 # %% ../nbs/12_experiment.ipynb #0c481f23
 from __future__ import annotations
-import contextlib, copy, hashlib, json, math, os, shutil, time, warnings
-from dataclasses import dataclass, field, asdict, replace
+import contextlib, copy, hashlib, json, os, shutil, time, warnings
+from dataclasses import dataclass, field, asdict, replace, KW_ONLY
 from pathlib import Path
 import numpy as np
 import torch
+from typing import Annotated
 from .core import get_device, seed_everything, in_test, hardware_info, resolve_precision, PRECISIONS, require, atomic_write, cache_lock
+from .core import Number, OneOf, PositiveInt, PositiveFloat, Count, Weight, check_settings, check_number
 from .distributed import is_main, describe, on_main, main_first, rank_local, barrier, check_shareable
-from .data import ImageArrays, load_arrays, get_loaders, dataset_info, check_batch_fits, ViewSpec, holdout
+from .data import ImageArrays, load_arrays, get_loaders, dataset_info, ViewSpec, holdout
+from .memory import check_batch_fits, check_views_fit
 from .sources import load_folder
 from .models import count_params, models_for, build_model, check_model_name
 from .methods import parse_methods, Distiller
-from .training import SCHEDULES, OPTIMIZERS, train, train_fast_teacher, train_kd, evaluate, per_class_accuracy, get_logits, check_method, teacher_features, teacher_logits
+from .fast_teacher import train_fast_teacher
+from .training import SCHEDULES, OPTIMIZERS, train, train_kd, evaluate, per_class_accuracy, get_logits, check_method, teacher_features, teacher_logits
 from .export import export_onnx, latency_table, LatencyTable
 from .stats import gain_table
 from .report import plot_curves, plot_acc_vs_params, plot_per_class, NAMES
-from .views import view_cache, check_views_fit
+from .views import view_cache
 
 # %% auto #0
-__all__ = ['TEACHER_RECIPES', 'RECIPES', 'RENAMED_RECIPES', 'TUTORIAL', 'check_positive_int', 'Config', 'default_cache_dir',
-           'teacher_key', 'get_teacher', 'load_teacher', 'ChanceTeacherWarning', 'chance_warning', 'Comparison',
-           'student_keys', 'StudentRun', 'StudentPlan', 'train_student', 'ComparisonResults', 'results_dict',
-           'check_writable', 'load_data', 'config_distillers', 'run_settings', 'claim_output', 'prepare_students',
-           'compare', 'check_recipe', 'recipe_fields', 'recipe', 'plot_predictions', 'plot_teacher_temperatures',
-           'save_outputs']
+__all__ = ['TEACHER_RECIPES', 'RECIPES', 'RENAMED_RECIPES', 'TUTORIAL', 'Config', 'default_cache_dir', 'teacher_key',
+           'get_teacher', 'load_teacher', 'ChanceTeacherWarning', 'chance_warning', 'Comparison', 'student_keys',
+           'StudentRun', 'StudentPlan', 'train_student', 'ComparisonResults', 'results_dict', 'check_writable',
+           'load_data', 'config_distillers', 'run_settings', 'claim_output', 'prepare_students', 'compare',
+           'check_recipe', 'recipe_fields', 'recipe', 'plot_predictions', 'plot_teacher_temperatures', 'save_outputs']
 
 # %% ../nbs/12_experiment.ipynb #a29853d2
-def check_positive_int(name, v):
-    "Refuse anything but a positive int (a bool is not one) with a `ValueError` that names the setting."
-    if not isinstance(v, int) or isinstance(v, bool) or v < 1: raise ValueError(f"{name} must be a positive int, got {v!r}")
-
-def _check_positive(name, v):
-    if not (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0):
-        raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
-
 TEACHER_RECIPES = ('adam', 'airbench')
 
 @dataclass
 class Config:
-    "The settings of one comparison; the defaults are the tutorial's, in the precision `auto` picks."
-    dataset:str='cifar10'
-    epochs:int=10 # for each of the three models
-    lr:float=1e-3
-    batch_size:int=64
-    seed:int=42
-    method:str='kd' # the distilled student's loss (see `kd_nb.methods.parse_methods`): 'kd' is the tutorial's; 'dkd(beta=4)', 'kd+fitnet', ...; a comma trains one student each: 'kd,dkd'
-    subset:int|None=None # training images used (None: all)
-    test_subset:int|None=None # test images used (None: all)
-    teacher_epochs:int|None=None # default: `epochs`
-    precision:str='auto' # 'auto', 'fp32' (the tutorial's arithmetic), 'bf16' or 'fp16'; see `kd_nb.core.resolve_precision`
-    data_folder:str|None=None # an image folder (train/ and test/ or val/, one folder per class) instead of `dataset`; see `kd_nb.sources.load_folder`
-    image_size:int|None=None # with `data_folder`: images are resized and centre-cropped to this size (default 64)
-    teacher_arch:str='teacher' # 'teacher' (the tutorial's), 'airbench94' (a fast teacher), a torchvision classifier ('resnet18') or 'timm:<name>'; see `kd_nb.models.build_model`
-    student_arch:str='student' # 'student' (the tutorial's), a torchvision classifier ('mobilenet_v3_small') or 'timm:<name>'
-    teacher_weights:str|None=None # a teacher trained elsewhere: a state_dict of `teacher_arch`, from `torch.save` (.pt, .pth) or safetensors (.safetensors); see `load_teacher`. Evaluated, not trained
-    augment:bool=False # random crops and flips of every training batch, for the teacher and the students; the teacher then runs live on each batch
-    schedule:str|None=None # the learning rate per step: None (constant, the tutorial's), 'onecycle' (up to `lr` and down) or 'cosine'; see `kd_nb.training.fit`
-    teacher_lr:float|None=None # the teacher's learning rate (its maximum with a schedule); default `lr` (with the 'airbench' recipe: 11.5 per 1024 examples)
-    teacher_recipe:str|None=None # how the teacher trains: 'adam' (`train`: Adam, `batch_size`, `augment`, `schedule`) or 'airbench' (`train_fast_teacher`: batches of 1024, its own optimizer and augmentation); default 'airbench' for airbench94, else 'adam'
-    views:int=0 # K from 1 to 255: the students train on K stored views (crops and flips) of each training image, the teacher's logits for each computed once (`kd_nb.views.view_cache`); 0: none
-    mixup:bool=False # with `views`: each stored view mixed with a view of another image, and its label with that image's (function matching)
-    ce_weight:float|None=None # the label term's weight in every distilled student (0: the teacher's outputs alone); None: each method's own
-    valid:int=0 # training images held out as a validation split (`kd_nb.data.holdout`, stratified, always the same ones): every student reports its accuracy there, for choosing settings; 0: none
-    optimizer:str='adam' # 'adam' (the tutorial's, torch's defaults) or 'sgd' (momentum 0.9, weight decay 5e-4: the field's CIFAR code); for the teacher (unless it trains by the airbench recipe) and the students
+    "The settings of one comparison, each with its rule and help; the defaults are the tutorial's, in the precision `auto` picks."
+    dataset:str='cifar10' # cifar10, cifar100 or fashion_mnist (see `kd_nb.data.DATASETS`)
+    epochs:PositiveInt=10 # epochs for each model (the teacher too, unless teacher_epochs)
+    lr:PositiveFloat=1e-3 # the learning rate, the maximum with a schedule
+    batch_size:PositiveInt=64 # images per step (the tutorial's 64); under torchrun the global batch, shared by the processes
+    seed:int=42 # the seed of the teacher and the first student
+    method:str='kd' # how the students are distilled: kd (the tutorial's KD), cosine, fitnet, at, dkd, dist, logit_std, rkd, pkt, sp, with settings in brackets ('dkd(beta=4)'); '+' adds methods into one loss ('kd+fitnet', '+ce(weight=0.5)' sets the label term); a comma trains one student per method against one pass of the teacher ('kd,dkd')
+    _: KW_ONLY # the fields below are keyword-only
+    subset:PositiveInt|None=None # use this many training images (a fixed random sample); default all
+    test_subset:PositiveInt|None=None # use this many test images; default all
+    teacher_epochs:PositiveInt|None=None # the teacher's epochs; default epochs (with the airbench recipe its 10, or epochs if fewer)
+    precision:Annotated[str, OneOf(*PRECISIONS)]='auto' # auto (bf16 where the CPU or GPU computes it natively, else fp32), fp32 (the tutorial's arithmetic), bf16, fp16 (CUDA only)
+    data_folder:str|None=None # an image folder to use instead of dataset: train/ and test/ (or val/), one folder per class (see `kd_nb.sources.load_folder`)
+    image_size:PositiveInt|None=None # with data_folder: resize and centre-crop images to this size (default 64)
+    teacher_arch:str='teacher' # the teacher: 'teacher' (the tutorial's), 'airbench94' (a fast 94% CIFAR-10 teacher with its own recipe), a CIFAR network ('cifar_resnet56'), a torchvision classifier ('resnet18') or 'timm:<name>'
+    student_arch:str='student' # the students: 'student' (the tutorial's), a CIFAR network ('cifar_resnet20'), a torchvision classifier ('mobilenet_v3_small') or 'timm:<name>'
+    teacher_weights:str|None=None # a trained teacher's state_dict for teacher_arch, from torch.save (.pt, .pth) or safetensors: evaluated, not trained (see `load_teacher`)
+    augment:bool=False # random crops and flips of the training batches, for the teacher and the students; the teacher runs live
+    schedule:Annotated[str, OneOf(*filter(None, SCHEDULES))]|None=None # the learning rate per step: onecycle (up to lr and down), cosine (from lr to 0) or step (x 0.1 after 5/8, 3/4 and 7/8 of the run); default constant, the tutorial's
+    teacher_lr:PositiveFloat|None=None # the teacher's learning rate, its maximum with a schedule; default lr (the airbench recipe: 11.5 per 1024 images)
+    teacher_recipe:Annotated[str, OneOf(*TEACHER_RECIPES)]|None=None # how the teacher trains: adam (Adam or optimizer, batch_size, augment, schedule) or airbench (`train_fast_teacher`: batches of 1024, its own optimizer and augmentation); default airbench for airbench94, else adam
+    views:Annotated[int, Number(int, 0, False, 255)]=0 # K: the students train on K stored views (crops and flips) of each training image, the teacher's logits for each computed once and kept; then a distilled epoch costs a plain one; 0: none
+    mixup:bool=False # with views: mix each stored view with a view of another image, and its label with that image's
+    ce_weight:Weight|None=None # the label term's weight in every distilled student, with any method (0: the teacher's outputs alone); default each method's own
+    valid:Count=0 # hold out this many training images (stratified, always the same ones) as a validation split to choose settings by; the test set then only reports; 0: none
+    optimizer:Annotated[str, OneOf(*OPTIMIZERS)]='adam' # adam (the tutorial's) or sgd (momentum 0.9, weight decay 5e-4: the field's CIFAR code), for the teacher and the students
+
+    @property
+    def teacher_recipe_used(self) -> str:
+        "The teacher's recipe: `teacher_recipe`, else 'airbench' for airbench94 and 'adam' for every other teacher."
+        return self.teacher_recipe or ('airbench' if self.teacher_arch == 'airbench94' else 'adam')
+    @property
+    def teacher_epochs_used(self) -> int:
+        "The teacher's epochs: `teacher_epochs`, else `epochs` (the airbench recipe: its 10, fewer for a short run)."
+        if self.teacher_epochs is not None: return self.teacher_epochs
+        return min(self.epochs, 10) if self.teacher_recipe_used == 'airbench' else self.epochs
+    def record(self) -> dict:
+        "The settings as written in results and teacher records: every field, with the teacher's recipe and epochs as used."
+        return dict(asdict(self), teacher_recipe=self.teacher_recipe_used, teacher_epochs=self.teacher_epochs_used)
+
     def __post_init__(self):
+        check_settings(self)
         if self.data_folder is None:
             dataset_info(self.dataset)
             if self.image_size is not None:
                 raise ValueError("image_size (--image-size) applies to a data folder (--data-folder) only; the built-in datasets keep their size")
-        elif self.image_size is not None: check_positive_int('image_size', self.image_size)
         check_model_name(self.teacher_arch); check_model_name(self.student_arch)
         if self.teacher_weights is not None and not Path(self.teacher_weights).is_file():
             raise FileNotFoundError(f"teacher weights {self.teacher_weights} not found")
-        if self.teacher_recipe is None: self.teacher_recipe = 'airbench' if self.teacher_arch == 'airbench94' else 'adam'
-        if self.teacher_recipe not in TEACHER_RECIPES: raise ValueError(f"teacher_recipe must be one of {', '.join(map(repr, TEACHER_RECIPES))}, got {self.teacher_recipe!r}")
-        if self.teacher_epochs is None: self.teacher_epochs = min(self.epochs, 10) if self.teacher_recipe == 'airbench' else self.epochs   # airbench: its 10, fewer for a short run
-        if isinstance(self.valid, bool) or not isinstance(self.valid, int) or self.valid < 0: raise ValueError(f"valid must be an int >= 0 (0: no validation split), got {self.valid!r}")
-        for k in ('epochs', 'teacher_epochs', 'batch_size', 'subset', 'test_subset'):
-            if getattr(self, k) is not None or 'subset' not in k: check_positive_int(k, getattr(self, k))
-        for k in ('lr', 'teacher_lr'):
-            if getattr(self, k) is not None or k == 'lr': _check_positive(k, getattr(self, k))
-        if self.optimizer not in OPTIMIZERS: raise ValueError(f"optimizer must be one of {', '.join(map(repr, OPTIMIZERS))}, got {self.optimizer!r}")
-        if self.schedule not in SCHEDULES: raise ValueError(f"schedule must be one of {', '.join(map(repr, SCHEDULES))}, got {self.schedule!r}")
-        if not isinstance(self.augment, bool): raise ValueError(f"augment must be True or False, got {self.augment!r}")
-        if self.precision not in PRECISIONS: raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if self.mixup and not self.views: raise ValueError("mixup mixes stored views: set views too (--views K, e.g. 16)")
         parse_methods(self.method)   # unknown methods and settings are refused here
-        _check_views(self)
-
-def _check_views(cfg):
-    if isinstance(cfg.views, bool) or not isinstance(cfg.views, int) or not 0 <= cfg.views <= 255:
-        raise ValueError(f"views must be an int from 0 (none) to 255, got {cfg.views!r}")
-    if not isinstance(cfg.mixup, bool): raise ValueError(f"mixup must be True or False, got {cfg.mixup!r}")
-    if cfg.mixup and not cfg.views: raise ValueError("mixup mixes stored views: set views too (--views K, e.g. 16)")
-    if cfg.ce_weight is not None and (isinstance(cfg.ce_weight, bool) or not isinstance(cfg.ce_weight, (int, float)) or not math.isfinite(cfg.ce_weight) or cfg.ce_weight < 0):
-        raise ValueError(f"ce_weight must be a number >= 0 (or None: each method's own), got {cfg.ce_weight!r}")
 
 # %% ../nbs/12_experiment.ipynb #8871d6cf
 def default_cache_dir() -> Path:
@@ -116,13 +106,13 @@ def teacher_key(data:ImageArrays, cfg:Config, mean=None, std=None,
                ) -> str:
     "A key for the teacher that `cfg` trains on `data`: any change to the data or the settings gives another."
     spec = dict(arch=_arch_key(cfg.teacher_arch), dataset=data.info.name, data=data.fingerprint(), mean=mean or data.info.mean,
-                std=std or data.info.std, epochs=cfg.teacher_epochs, lr=cfg.teacher_lr or cfg.lr, batch_size=cfg.batch_size, seed=cfg.seed,
+                std=std or data.info.std, epochs=cfg.teacher_epochs_used, lr=cfg.teacher_lr or cfg.lr, batch_size=cfg.batch_size, seed=cfg.seed,
                 model=models_for(data.info))
     if precision != 'fp32': spec['precision'] = precision
     if cfg.augment: spec['augment'] = True   # added only when set: the teachers cached before these settings keep their keys
     if cfg.schedule: spec['schedule'] = cfg.schedule
     if cfg.optimizer != 'adam': spec['optimizer'] = cfg.optimizer
-    if cfg.teacher_recipe == 'airbench':   # its own batch size, rate and augmentation
+    if cfg.teacher_recipe_used == 'airbench':   # its own batch size, rate and augmentation
         spec.update(recipe='airbench', batch_size=1024, lr=cfg.teacher_lr or 11.5); spec.pop('augment', None); spec.pop('schedule', None)
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -138,7 +128,7 @@ def get_teacher(data:ImageArrays, # the dataset
                 cache_dir:str|Path|None=None, # default: `default_cache_dir()`
                 retrain:bool=False, # train even if a cached teacher exists
                 device=None, quiet:bool=False,
-                checkpoint:str|Path|None=None, resume:bool=False, # see `fit`
+                *, checkpoint:str|Path|None=None, resume:bool=False, # see `fit`
                 valid_loader=None, # evaluated after each epoch, for the training curves
                 scored_on:str='test', # the split `valid_loader` holds, which names its scores in the history: 'test' (`test_acc`) or 'valid' (`valid_acc`)
                 precision:str|None=None, # 'auto', 'fp32', 'bf16' or 'fp16'; default `cfg.precision`
@@ -149,7 +139,7 @@ def get_teacher(data:ImageArrays, # the dataset
     prec = resolve_precision(precision or cfg.precision, device)
     key = teacher_key(data, cfg, precision=prec); wpath = cache/f"teacher-{key}.pt"
     with _teacher_lock(wpath, model is None and is_main(), quiet):   # another run training this teacher: wait, then reuse it
-        return _teacher(data, cfg, key, wpath, device, prec, retrain, quiet, model, dict(valid_loader=valid_loader, scored_on=scored_on, checkpoint=checkpoint, resume=resume))
+        return _teacher(data, cfg, key, wpath, device, prec, retrain=retrain, quiet=quiet, model=model, fit_kw=dict(valid_loader=valid_loader, scored_on=scored_on, checkpoint=checkpoint, resume=resume))
 
 def _teacher_lock(wpath:Path, lock:bool, quiet:bool):
     "The cached teacher's lock (`kd_nb.core.cache_lock`), or none: for a builder function's teacher (not cached), on the other processes, or where the cache folder cannot be made."
@@ -158,7 +148,7 @@ def _teacher_lock(wpath:Path, lock:bool, quiet:bool):
     except OSError: return contextlib.nullcontext()
     return cache_lock(wpath, 'the teacher', quiet)
 
-def _teacher(data:ImageArrays, cfg:Config, key:str, wpath:Path, device, prec:str, retrain:bool, quiet:bool, model, fit_kw:dict) -> tuple:
+def _teacher(data:ImageArrays, cfg:Config, key:str, wpath:Path, device, prec:str, *, retrain:bool, quiet:bool, model, fit_kw:dict) -> tuple:
     "The teacher of `get_teacher`: from the cache, or trained and then cached."
     cache, jpath = wpath.parent, wpath.with_suffix('.json')
     build = model or (lambda: build_model(cfg.teacher_arch, **models_for(data.info)))
@@ -173,14 +163,14 @@ def _teacher(data:ImageArrays, cfg:Config, key:str, wpath:Path, device, prec:str
         except Exception as e:
             if is_main(): print(f"note: the cached teacher {wpath.name} could not be read ({e}); training a new one")
     seed_everything(cfg.seed); teacher = build()
-    fast = cfg.teacher_recipe == 'airbench'
+    fast = cfg.teacher_recipe_used == 'airbench'
     train_dl = get_loaders(data, 1024 if fast else cfg.batch_size, device=device, seed=cfg.seed, augment='airbench' if fast else cfg.augment)[0]
     t0 = time.perf_counter()
     kw = dict(fit_kw, quiet=quiet, desc='teacher', config=dict(role='teacher', key=key), precision=prec)
-    hist = (train_fast_teacher(teacher, train_dl, cfg.teacher_epochs, cfg.teacher_lr or 11.5, device, **kw) if fast else
-            train(teacher, train_dl, cfg.teacher_epochs, cfg.teacher_lr or cfg.lr, device, schedule=cfg.schedule, optimizer=cfg.optimizer, **kw))
+    hist = (train_fast_teacher(teacher, train_dl, cfg.teacher_epochs_used, cfg.teacher_lr or 11.5, device, **kw) if fast else
+            train(teacher, train_dl, cfg.teacher_epochs_used, cfg.teacher_lr or cfg.lr, device, schedule=cfg.schedule, optimizer=cfg.optimizer, **kw))
     rec = dict(key=key, history=hist, seconds=time.perf_counter() - t0 if not fit_kw['resume'] else sum(h['seconds'] for h in hist),
-               device=str(device), precision=prec, config=asdict(cfg), data=data.fingerprint(), **describe())
+               device=str(device), precision=prec, config=cfg.record(), data=data.fingerprint(), **describe())
     if model is not None: return teacher, dict(rec, reused=False, path=None)  # the key cannot tell two builder functions apart
     if not is_main(): return teacher, dict(rec, reused=False, path=str(wpath))   # one process writes the cache
     try:
@@ -269,7 +259,7 @@ def chance_warning(acc:float, # the teacher's accuracy, percent
     return (f"{source} scores {acc:.2f}% on the {on} set, about chance for {classes} classes ({chance:.1f}%): the students would learn "
             "from noise. Check that the weights are trained, for these classes and this data (--teacher-weights, --teacher-arch, --dataset)")
 
-def _teacher_for(spec, data:ImageArrays, cfg:Config, test_dl, device, quiet:bool, prec:str, scored_on:str='test', **kw) -> tuple:
+def _teacher_for(spec, data:ImageArrays, cfg:Config, test_dl, device, quiet:bool, *, prec:str, scored_on:str='test', **kw) -> tuple:
     "The comparison's teacher and its record: `spec` if it is a module, else from `cfg.teacher_weights`, else trained or from the cache."
     if isinstance(spec, torch.nn.Module) or (spec is None and cfg.teacher_weights):
         given = isinstance(spec, torch.nn.Module)
@@ -309,10 +299,7 @@ class Comparison:
 def _seed_list(seeds, first:int) -> list:
     "`seeds` as a list: None -> `[first]`; an int N -> `first`, `first` + 1, ..., `first` + N - 1; a list of ints as given."
     if seeds is None: return [first]
-    if isinstance(seeds, bool): raise TypeError(f"seeds must be an int or a list of ints, got {seeds!r}")
-    if isinstance(seeds, int):
-        if seeds < 1: raise ValueError(f"seeds must be at least 1, got {seeds}")
-        return list(range(first, first + seeds))
+    if isinstance(seeds, int): return list(range(first, first + check_number('seeds', seeds)))   # a bool is refused there
     out = list(seeds)
     if not out or not all(isinstance(s, int) and not isinstance(s, bool) for s in out):
         raise ValueError(f"seeds must be a positive int or a non-empty list of ints, got {seeds!r}")
@@ -333,6 +320,7 @@ def student_keys(distillers:list) -> list:
 @dataclass
 class StudentRun:
     "One trained student of a comparison: its key, seed, model, history, training time, and test accuracy and loss."
+    _: KW_ONLY # the fields below are keyword-only
     key:str; seed:int; model:torch.nn.Module; history:list; seconds:float; acc:float; loss:float; distiller:object=None
     valid_acc:float|None=None # on the validation split, if the plan has one
 
@@ -340,6 +328,7 @@ class StudentRun:
 class StudentPlan:
     "What every student of a comparison shares: the settings, the data, the teacher and its outputs (computed once), how students are built."
     cfg:Config; data:ImageArrays; device:torch.device; precision:str; test_dl:object; teacher:torch.nn.Module
+    _: KW_ONLY # the fields below are keyword-only
     teacher_outputs:object # the teacher's outputs for the training images, or None: it runs live on every (augmented) batch
     new_student:object # `new_student(seed)`: a student, built right after `seed_everything(seed)`
     several:bool=False; quiet:bool=False; resume:bool=False; out:Path|None=None
@@ -368,7 +357,7 @@ def train_student(plan:StudentPlan, key:str, # 'student' (cross-entropy) or a di
     seconds = max(time.perf_counter() - t0, sum(r.get('seconds', 0.) for r in hist))   # resumed: its epochs' times, kept in the checkpoint's history
     ev = evaluate(model, plan.test_dl, precision=plan.precision)
     va = None if plan.valid_dl is None else evaluate(model, plan.valid_dl, precision=plan.precision)['acc']
-    return StudentRun(key, seed, model, hist, seconds, ev['acc'], ev['loss'], distiller, va)
+    return StudentRun(key=key, seed=seed, model=model, history=hist, seconds=seconds, acc=ev['acc'], loss=ev['loss'], distiller=distiller, valid_acc=va)
 
 # %% ../nbs/12_experiment.ipynb #236b2810
 def _run_meta(d) -> dict: return {} if d is None else dict(label=d.label, spec=d.spec, settings=d.settings())
@@ -376,6 +365,7 @@ def _run_meta(d) -> dict: return {} if d is None else dict(label=d.label, spec=d
 @dataclass
 class ComparisonResults:
     "A comparison's results as they are built: the teacher's record, then every student's run; `results_dict` gives the JSON of `results.json`."
+    _: KW_ONLY # the fields below are keyword-only
     cfg:Config; data:ImageArrays; device:torch.device; precision:str; seeds:list; teacher:torch.nn.Module; teacher_record:dict
     teacher_outputs_seconds:float=0.; runs:dict=field(default_factory=dict) # key -> [StudentRun, one per seed]
     views_record:dict|None=None; distillers:list=field(default_factory=list); train_dl:object=None # what `prepare_students` made
@@ -398,7 +388,7 @@ def results_dict(b:ComparisonResults, test_dl, out=None) -> dict:
     models, trec, prec = b.models(), b.teacher_record, b.precision
     ev = evaluate(b.teacher, test_dl, precision=prec); runs = b.per_seed()
     res = dict(dataset=b.data.info.name, teacher_acc=ev['acc'], student_acc=float(np.mean(runs['student']['acc'])),
-               kd_acc=float(np.mean(runs['student_kd']['acc'])), epochs=b.cfg.epochs, device=str(b.device), precision=prec, config=asdict(b.cfg),
+               kd_acc=float(np.mean(runs['student_kd']['acc'])), epochs=b.cfg.epochs, device=str(b.device), precision=prec, config=b.cfg.record(),
                params={k: count_params(m) for k, m in models.items()},
                test_loss=dict(teacher=ev['loss'], student=b.first('student').loss, student_kd=b.first('student_kd').loss),
                per_class={k: per_class_accuracy(m, test_dl, precision=prec) for k, m in models.items()},
@@ -445,7 +435,7 @@ def _student_builder(spec, cfg:Config, data:ImageArrays):
         return copy.deepcopy(spec) if isinstance(spec, torch.nn.Module) else spec()
     return new
 
-def _preflight(cfg:Config, data:ImageArrays, new_student, teacher, distillers:list, loader, device, prec, quiet:bool=True) -> int:
+def _preflight(cfg:Config, data:ImageArrays, new_student, teacher, distillers:list, loader, *, device, prec, quiet:bool=True) -> int:
     "Before any training: the methods checked on the two architectures, and a batch refused that does not fit (the student's and the teacher's steps)."
     h, w, c = data.info.shape; shape, n = (c, h, w), len(data.y_train)
     bs = min(cfg.batch_size, n)   # a batch larger than the data is all of it
@@ -454,7 +444,7 @@ def _preflight(cfg:Config, data:ImageArrays, new_student, teacher, distillers:li
         check_batch_fits(new_student(cfg.seed), bs, shape, None, prec, device, what="a training step of the student")
         t = teacher if isinstance(teacher, torch.nn.Module) else build_model(cfg.teacher_arch, **models_for(data.info)) if teacher is None else teacher()
         if not isinstance(teacher, torch.nn.Module) and not cfg.teacher_weights:
-            tb = min(1024, n) if cfg.teacher_recipe == 'airbench' else bs   # the airbench recipe's batches
+            tb = min(1024, n) if cfg.teacher_recipe_used == 'airbench' else bs   # the airbench recipe's batches
             check_batch_fits(t, tb, shape, None, prec, device, what="a training step of the teacher")
         check_batch_fits(t, bs if cfg.augment else min(64, n), shape, None, prec, device, train=False, what="the teacher's inference")
         for d in distillers: check_method(d, t, new_student(cfg.seed), loader, device)   # its layers exist, it can compare them
@@ -462,7 +452,7 @@ def _preflight(cfg:Config, data:ImageArrays, new_student, teacher, distillers:li
 
 def _view_spec(cfg:Config) -> ViewSpec: return ViewSpec(k=cfg.views, augment=True, mixup=cfg.mixup, seed=cfg.seed)   # one cache for all seeds
 
-def _views_once(teacher, loader, cfg:Config, cache_dir, device, prec, quiet:bool) -> tuple:
+def _views_once(teacher, loader, cfg:Config, cache_dir, device, prec, *, quiet:bool) -> tuple:
     "The stored views of `cfg.views` with the teacher's logits, built once (by the main process first) or reused; `(None, None)` without views."
     if not cfg.views: return None, None
     with main_first(): return view_cache(teacher, loader, _view_spec(cfg), cache_dir or default_cache_dir(), prec, device, quiet=quiet or not is_main())
@@ -484,7 +474,7 @@ _OUTPUTS = ('run.json', 'results.json', 'checkpoints', '*.pt', '*.onnx', '*.png'
 def run_settings(cfg:Config, seeds:list, export, teacher, student) -> dict:
     "What makes two runs the same run: their settings, seeds, export, and the teacher and student given as objects."
     kind = lambda o: None if o is None else type(o).__name__ if isinstance(o, torch.nn.Module) else getattr(o, '__name__', type(o).__name__)
-    return dict(config=asdict(cfg), seeds=seeds, export=export, teacher=kind(teacher), student=kind(student))
+    return dict(config=cfg.record(), seeds=seeds, export=export, teacher=kind(teacher), student=kind(student))
 
 def claim_output(out:Path, # the output folder (it exists and can be written)
                  settings:dict, # this run's, from `run_settings`
@@ -509,43 +499,47 @@ def claim_output(out:Path, # the output folder (it exists and can be written)
 # %% ../nbs/12_experiment.ipynb #fee1bcd3
 def prepare_students(cfg:Config, data:ImageArrays, # the settings and the data (with its validation split, if any)
                      device, prec:str, seeds:list, quiet:bool=False,
-                     teacher=None, student=None, cache_dir=None, retrain_teacher:bool=False, resume:bool=False, out=None, # as `compare`'s
+                     *, teacher=None, student=None, cache_dir=None, retrain_teacher:bool=False, resume:bool=False, out=None, # as `compare`'s
                      before_training=None, # called after every check and before the teacher trains (`compare` claims its output folder there)
                      scored_on:str='test', # what the data's test images are, in what it prints: 'validation' for a search, whose "test" images are the split
                     ) -> tuple:
     "All that a comparison's students share, before any of them trains: loaders, checks, the teacher (trained or reused), its views or outputs; `(StudentPlan, ComparisonResults)`."
     train_dl, *valid_dl, test_dl = get_loaders(data, cfg.batch_size, device=device, seed=cfg.seed, valid=data.y_valid is not None)
     new_student, distillers = _student_builder(student, cfg, data), config_distillers(cfg)
-    _preflight(cfg, data, new_student, teacher, distillers, train_dl, device, prec, quiet)
+    _preflight(cfg, data, new_student, teacher, distillers, train_dl, device=device, prec=prec, quiet=quiet)
     if cfg.views: check_views_fit(train_dl.n, _view_spec(cfg), len(data.classes), train_dl.device, Path(cache_dir or default_cache_dir()))
     if before_training is not None: before_training()
-    tmodel, trec = _teacher_for(teacher, data, cfg, test_dl, device, quiet, prec, scored_on, cache_dir=cache_dir, retrain=retrain_teacher,
+    tmodel, trec = _teacher_for(teacher, data, cfg, test_dl, device, quiet, prec=prec, scored_on=scored_on, cache_dir=cache_dir, retrain=retrain_teacher,
                                 checkpoint=out/'checkpoints'/'teacher.pt' if out is not None else None, resume=resume)
     for d in distillers: check_method(d, tmodel, new_student(seeds[0]), train_dl, device)   # before any student trains
-    t0 = time.perf_counter(); views, vrec = _views_once(tmodel, train_dl, cfg, cache_dir, device, prec, quiet)
+    t0 = time.perf_counter(); views, vrec = _views_once(tmodel, train_dl, cfg, cache_dir, device, prec, quiet=quiet)
     t_out = _outputs_once(tmodel, train_dl, distillers, cfg, device, prec)
-    b = ComparisonResults(cfg, data, device, prec, seeds, tmodel, trec, time.perf_counter() - t0, views_record=vrec, distillers=distillers, train_dl=train_dl)
-    return StudentPlan(cfg, data, device, prec, test_dl, tmodel, t_out, new_student, len(seeds) > 1, quiet, resume, out, views, *valid_dl), b
+    b = ComparisonResults(cfg=cfg, data=data, device=device, precision=prec, seeds=seeds, teacher=tmodel, teacher_record=trec,
+                          teacher_outputs_seconds=time.perf_counter() - t0, views_record=vrec, distillers=distillers, train_dl=train_dl)
+    return StudentPlan(cfg, data, device, prec, test_dl, tmodel, teacher_outputs=t_out, new_student=new_student, several=len(seeds) > 1, quiet=quiet,
+                       resume=resume, out=out, views=views, valid_dl=valid_dl[0] if valid_dl else None), b
 
 # %% ../nbs/12_experiment.ipynb #c3851d7e
 def compare(cfg:Config|None=None, # the settings; default: the tutorial's
             data:ImageArrays|None=None, # default: `load_arrays(cfg.dataset, data_dir, cfg.subset, cfg.test_subset)`
-            data_dir=None, # see `kd_nb.data.get_data_dir`
-            out:str|Path|None=None, # if given: results.json, the figures and the students' weights go here
-            cache_dir=None, retrain_teacher:bool=False, # see `get_teacher`
-            device=None, quiet:bool=False,
-            resume:bool=False, # resume interrupted training from the checkpoints in `out`
+            data_dir:str|None=None, # the folder with <dataset>.npz or torchvision's files; default $KD_NB_DATA or ~/.cache/kd_nb/data (`kd_nb.data.get_data_dir`)
+            out:str|None=None, # the folder for results.json, the figures and the students' weights; default none (nothing written)
+            cache_dir:str|None=None, # where trained teachers and stored views are kept; default $KD_NB_CACHE or ~/.cache/kd_nb/teachers
+            retrain_teacher:bool=False, # train the teacher even if a cached one matches
+            *, device:str|None=None, # cpu, cuda, ...; default the accelerator if there is one
+            quiet:bool=False, # no progress output (without it: bars on a terminal, one line per epoch in a log)
+            resume:bool=False, # continue interrupted or stopped training from the checkpoints in out (the same settings)
             teacher=None, # a trained teacher module (evaluated, not trained), or a function that builds one to train; default from `cfg`
             student=None, # a student module (every student starts from a copy of it) or a function that builds one; default `cfg.student_arch`
-            export:str|None=None, # 'onnx': the students as ONNX files in `out`, and a latency table of all three models in the results
-            seeds=None, # several seeds: an int N (`cfg.seed`, `cfg.seed` + 1, ...) or a list of ints; None or 1: one run
-            overwrite:bool=False, # replace a run with other settings in `out` (see `claim_output`); without it such a folder is refused
+            export:Annotated[str, OneOf('onnx')]|None=None, # onnx: the students as ONNX files in out, and a latency table of all three models
+            seeds:PositiveInt|list|None=None, # train the students for this many seeds (seed, seed + 1, ...; or a list of seeds) against one teacher; from 2 on, mean ± std and each gain with its 95% interval and verdict
+            overwrite:bool=False, # replace a run with other settings in out (its files are deleted); without it such a folder is refused
            ) -> Comparison:
     "Train a teacher, then for each seed a student from scratch and one distilled student per method, all from the same initial weights; compare them."
     cfg = cfg or Config(); device = get_device(device); t_start = time.perf_counter()
     seeds = _seed_list(seeds, cfg.seed)   # every argument is checked before any work
     if len(seeds) == 1 and seeds[0] != cfg.seed: cfg = replace(cfg, seed=seeds[0])
-    if export not in (None, 'onnx'): raise ValueError(f"export must be None or 'onnx', got {export!r}")
+    OneOf('onnx').check('export', export, optional=True)
     if export: require('onnx', 'onnxruntime')
     prec = resolve_precision(cfg.precision, device)   # 'fp16' on a CPU is refused here
     check_shareable(cfg.batch_size); quiet = quiet or not is_main()   # several processes: they share each batch, one reports
@@ -555,7 +549,8 @@ def compare(cfg:Config|None=None, # the settings; default: the tutorial's
     if out is not None: out = on_main(check_writable, out)
     if not quiet: print(f"{data}\ndevice: {device}, precision: {prec}")
     claim = None if out is None else lambda: on_main(claim_output, out, run_settings(cfg, seeds, export, teacher, student), overwrite)
-    plan, b = prepare_students(cfg, data, device, prec, seeds, quiet, teacher, student, cache_dir, retrain_teacher, resume, out, claim)
+    plan, b = prepare_students(cfg, data, device, prec, seeds, quiet, teacher=teacher, student=student, cache_dir=cache_dir,
+                               retrain_teacher=retrain_teacher, resume=resume, out=out, before_training=claim)
     distillers, (train_dl, test_dl) = b.distillers, (b.train_dl, plan.test_dl)
     for s in seeds:
         for key, d in [('student', None), *zip(student_keys(distillers), distillers)]: b.add(train_student(plan, key, d, s))

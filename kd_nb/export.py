@@ -5,12 +5,12 @@
 # %% ../nbs/10_export.ipynb #5a690737
 from __future__ import annotations
 import contextlib, copy, importlib.util, io, logging, os, statistics, tempfile, time, warnings
-from dataclasses import dataclass, field, asdict
+from dataclasses import dataclass, field, asdict, KW_ONLY
 from pathlib import Path
 import numpy as np
 import torch
 import torch.nn as nn
-from .core import Table, format_ms, hardware_info, require
+from .core import Table, format_ms, hardware_info, require, check_number
 from .data import TensorLoader
 from .models import count_params
 
@@ -138,6 +138,7 @@ def quantize_int8(path, # a float32 ONNX model
 class LatencyTable:
     "The measurements of `latency_table`: one row per model (and per int8 model), with how they were made."
     rows:list; threads:int; batch_sizes:list; repeats:int; warmup:int; hardware:dict=field(default_factory=dict)
+    _: KW_ONLY # the fields below are keyword-only
     quantize_ops:list|None=None
     def to_dict(self) -> dict: return asdict(self)
     @property
@@ -170,7 +171,7 @@ def latency_table(models:dict, # {name: nn.Module}, e.g. teacher and students
                   batch_sizes=(1, 64), # batch sizes to time
                   repeats:int=30, warmup:int=5, # timed and untimed runs per measurement
                   threads:int|None=None, # threads for PyTorch and ONNX Runtime; default `torch.get_num_threads()`
-                  quantize:bool=False, # add an int8 row per model (ONNX Runtime dynamic quantisation)
+                  *, quantize:bool=False, # add an int8 row per model (ONNX Runtime dynamic quantisation)
                   quantize_ops:tuple|None=None, # operators to quantise; default ONNX Runtime's (see `quantize_int8`)
                   test_loader=None, # if given, each ONNX model's test accuracy
                   folder:str|Path|None=None, # where the ONNX files go; default a temporary folder, deleted afterwards
@@ -179,7 +180,7 @@ def latency_table(models:dict, # {name: nn.Module}, e.g. teacher and students
     "Parameters, ONNX file size, and median ms per image in PyTorch and ONNX Runtime on the CPU, for each model."
     require('onnx', 'onnxruntime')
     if not models: raise ValueError("models is empty: pass {name: model}")
-    if repeats < 1 or warmup < 0: raise ValueError(f"repeats must be >= 1 and warmup >= 0, got {repeats} and {warmup}")
+    check_number('repeats', repeats); check_number('warmup', warmup, strict=False)
     import onnxruntime
     threads, old = threads or torch.get_num_threads(), torch.get_num_threads()
     hw = dict(hardware_info(), onnxruntime=onnxruntime.__version__, threads=threads)
@@ -205,7 +206,7 @@ def latency_table(models:dict, # {name: nn.Module}, e.g. teacher and students
                                  onnx_ms={str(b): _median_ms(lambda xb: onnx_run(sq, xb), _batch(example_input, b).numpy(), warmup, repeats)
                                           for b in batch_sizes},
                                  acc=onnx_accuracy(q, test_loader, threads) if test_loader is not None else None))
-    return LatencyTable(rows, threads, list(batch_sizes), repeats, warmup, hw, list(quantize_ops) if quantize_ops else None)
+    return LatencyTable(rows, threads, list(batch_sizes), repeats, warmup, hw, quantize_ops=list(quantize_ops) if quantize_ops else None)
 
 # %% ../nbs/10_export.ipynb #90cf052c
 def plot_latency(table:LatencyTable):

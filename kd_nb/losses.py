@@ -6,15 +6,15 @@
 from __future__ import annotations
 import torch
 import torch.nn.functional as F
+from .core import check_number
 
 # %% auto #0
 __all__ = ['soft_target_loss', 'distillation_loss', 'softened', 'plot_softened']
 
 # %% ../nbs/05_losses.ipynb #9439c9a4
 def _check_args(student_logits, teacher_logits, labels, temperature, soft_target_loss_weight, ce_loss_weight):
-    if not temperature > 0: raise ValueError(f"temperature must be > 0, got {temperature}")
-    for n, w in (('soft_target_loss_weight', soft_target_loss_weight), ('ce_loss_weight', ce_loss_weight)):
-        if not w >= 0: raise ValueError(f"{n} must be >= 0, got {w}")
+    check_number('temperature', temperature, float)
+    for n, w in (('soft_target_loss_weight', soft_target_loss_weight), ('ce_loss_weight', ce_loss_weight)): check_number(n, w, float, strict=False)
     if student_logits.ndim != 2: raise ValueError(f"student_logits must be batch×classes, got shape {tuple(student_logits.shape)}")
     if teacher_logits.shape != student_logits.shape:
         raise ValueError(f"teacher_logits shape {tuple(teacher_logits.shape)} differs from student_logits shape "

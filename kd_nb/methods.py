@@ -8,14 +8,13 @@ import ast, contextlib, difflib, inspect, math
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from .core import evaluating, format_bytes
-from .data import available_memory
+from .core import evaluating, check_number
 from .losses import soft_target_loss
 
 # %% auto #0
 __all__ = ['METHODS', 'layer_names', 'find_layer', 'Tap', 'Method', 'FeatureMethod', 'KD', 'DKD', 'DIST', 'standardize',
            'LogitStd', 'Cosine', 'FitNet', 'AT', 'RKD', 'PKT', 'SP', 'Distiller', 'parse_methods', 'get_method',
-           'as_distiller', 'Tapped', 'cache_memory', 'cache_nbytes', 'check_cache_fits']
+           'as_distiller', 'Tapped']
 
 # %% ../nbs/06_methods.ipynb #f1e662ee
 def layer_names(model:nn.Module, # any PyTorch module
@@ -82,9 +81,7 @@ class Tap:
 # %% ../nbs/06_methods.ipynb #b67e3ab8
 def _num(name, v, lo=0., strict=False):
     "A hyper-parameter checked: a finite number >= `lo` (> `lo` if `strict`), as a float."
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or (v <= lo if strict else v < lo):
-        raise ValueError(f"{name} must be a number {'>' if strict else '>='} {lo:g}, got {v!r}")
-    return float(v)
+    return float(check_number(name, v, float, lo, strict))
 
 def _warmup(v):
     "A warm-up setting checked: None (none), 'auto' (a share of the run) or a number of epochs >= 0, as a float."
@@ -592,30 +589,3 @@ class Tapped(nn.Module):
             raise ValueError(f"rows of {sum(sizes)} numbers expected (logits and {self.layers}), got shape {tuple(rows.shape)}")
         parts = [p.view(len(rows), *s) for p, s in zip(rows.split(sizes, 1), self.shapes.values())]
         return parts[0], dict(zip(self.layers, parts[1:]))
-
-# %% ../nbs/06_methods.ipynb #b7a75995
-def cache_memory(device=None, # where the cache would live; default the CPU
-                ) -> int|None:
-    "Bytes free for a cache on `device`: a GPU's free memory, else `kd_nb.data.available_memory()` (`None` if unknown)."
-    device = torch.device(device or 'cpu')
-    if device.type == 'cuda': return torch.cuda.mem_get_info(device)[0]
-    return available_memory()
-
-def cache_nbytes(shapes:dict, # per-image shapes, as `Tapped.probe` gives them
-                 n:int, # number of images
-                ) -> int:
-    "The size in bytes of fp32 teacher outputs of these shapes for `n` images."
-    return 4 * n * sum(math.prod(s) for s in shapes.values())
-
-def check_cache_fits(nbytes:int, # the cache's size, from `cache_nbytes`
-                     device=None, # where it would live
-                     what:str='the teacher outputs', # what is cached, for the message
-                     available:int|None=None, # bytes free; default `cache_memory(device)`
-                    ) -> int:
-    "Refuse (`MemoryError`, saying what to do) a cache whose building would take more than half the free memory."
-    avail = cache_memory(device) if available is None else available
-    if avail is not None and 2 * nbytes > avail / 2:
-        raise MemoryError(f"caching {what} needs {format_bytes(nbytes)} (and twice that while it is built), but only {format_bytes(avail)} "
-                          f"is free on {torch.device(device or 'cpu')}. Tap a smaller layer (a later, more pooled one), train on "
-                          "fewer images, or let the teacher run on each batch instead of caching it (cache_teacher=False)")
-    return nbytes

@@ -6,7 +6,7 @@
 from __future__ import annotations
 import torch
 import torch.nn as nn
-from .core import evaluating
+from .core import evaluating, check_number
 
 # %% auto #0
 __all__ = ['CIFAR_MODELS', 'TUTORIAL_MODELS', 'OWN_MODELS', 'TIMM', 'TeacherModel', 'StudentModel', 'count_params',
@@ -15,9 +15,8 @@ __all__ = ['CIFAR_MODELS', 'TUTORIAL_MODELS', 'OWN_MODELS', 'TIMM', 'TeacherMode
 
 # %% ../nbs/04_models.ipynb #047f4d9a
 def _check(num_classes, in_channels, img_size):
-    for n, v in (('num_classes', num_classes), ('in_channels', in_channels), ('img_size', img_size)):
-        if not isinstance(v, int) or v < 1: raise ValueError(f"{n} must be a positive int, got {v!r}")
-    if img_size < 4: raise ValueError(f"img_size must be at least 4 (two 2×2 poolings), got {img_size}")
+    check_number('num_classes', num_classes); check_number('in_channels', in_channels)
+    check_number('img_size', img_size, low=4, strict=False)   # two 2×2 poolings
 
 class _ImageCNN(nn.Module):
     def forward(self, x):

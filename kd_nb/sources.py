@@ -8,8 +8,9 @@ import os
 from pathlib import Path
 import numpy as np
 import torch
-from .core import format_bytes
-from .data import DatasetInfo, ImageArrays, check_memory, sample_indices
+from .core import format_bytes, check_number
+from .data import DatasetInfo, ImageArrays, sample_indices
+from .memory import check_memory
 
 # %% auto #0
 __all__ = ['image_stats', 'load_folder', 'check_dataset', 'cifar100_npz', 'from_torchvision']
@@ -114,7 +115,7 @@ def _read_files(files:list, labels, size:int, channels:int|None, root:Path, work
 def load_folder(path:str|Path, # a folder with train/ and test/ (or val/), one folder per class in each
                 size:int=64, # images are resized (shorter side) and centre-cropped to size×size
                 channels:int|None=None, # None: 1 if every image is greyscale, else 3 (RGB); or force 1 or 3
-                mean:tuple|None=None, std:tuple|None=None, # normalisation; default: computed from the training images
+                *, mean:tuple|None=None, std:tuple|None=None, # normalisation; default: computed from the training images
                 subset:int|None=None, test_subset:int|None=None, # keep a fixed random sample of this many files
                 test:str|None=None, # the test folder's name; default 'test', else 'val'
                 name:str|None=None, # the dataset's name; default the folder's name
@@ -123,7 +124,7 @@ def load_folder(path:str|Path, # a folder with train/ and test/ (or val/), one f
                 quiet:bool=False, # no messages or progress bar
                ) -> ImageArrays:
     "Read an image folder into memory as uint8 arrays, like the built-in datasets; see the rules above."
-    if not isinstance(size, int) or size < 1: raise ValueError(f"size must be a positive int, got {size!r}")
+    check_number('size', size)
     if channels not in (None, 1, 3): raise ValueError(f"channels must be None, 1 or 3, got {channels!r}")
     root = Path(path).expanduser()
     classes, (ftr, ytr), (fte, yte), names = _scan_folder(root, test)
@@ -223,14 +224,14 @@ def from_torchvision(train_dataset, # a map-style dataset of (image, label) pair
                      classes:tuple|None=None, # class names; default `train_dataset.classes`, else '0', '1', ...
                      size:int|None=None, # resize (shorter side) and centre-crop to size×size; None: keep (must be square, all the same)
                      channels:int|None=None, # None: 1 if every image is greyscale, else 3; or force 1 or 3
-                     mean:tuple|None=None, std:tuple|None=None, # normalisation; default: computed from the training images
+                     *, mean:tuple|None=None, std:tuple|None=None, # normalisation; default: computed from the training images
                      name:str|None=None, # the dataset's name; default the training set's class name, lower case
                      memory_limit:int|None=None, # refuse data needing more bytes than this; default `available_memory()`
                      quiet:bool=False, # no progress bar
                     ) -> ImageArrays:
     "A torchvision classification dataset (or any dataset of images with integer labels) as uint8 arrays, like the built-in datasets."
     if channels not in (None, 1, 3): raise ValueError(f"channels must be None, 1 or 3, got {channels!r}")
-    if size is not None and (not isinstance(size, int) or size < 1): raise ValueError(f"size must be a positive int, got {size!r}")
+    check_number('size', size, optional=True)
     for k, ds in (('train_dataset', train_dataset), ('test_dataset', test_dataset)):
         if not (hasattr(ds, '__len__') and hasattr(ds, '__getitem__')):
             raise TypeError(f"{k} must be a map-style dataset (len() and [i]), got {type(ds).__name__}")

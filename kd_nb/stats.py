@@ -5,7 +5,7 @@
 # %% ../nbs/09_stats.ipynb #f8139951
 from __future__ import annotations
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, KW_ONLY
 from typing import NamedTuple
 import numpy as np
 from scipy import stats as sst
@@ -62,6 +62,7 @@ ONE_SEED = 'no interval (one seed)'
 @dataclass(frozen=True)
 class Gain:
     "The paired difference `model − baseline` over `n` seeds: mean, standard deviation, confidence interval, two-sided p-value, verdict."
+    _: KW_ONLY # the fields below are keyword-only
     n:int; mean:float; std:float; low:float; high:float; p:float; verdict:str; confidence:float=0.95
     seeds:tuple=(); diffs:tuple=()
     @property
@@ -87,14 +88,14 @@ def paired_gain(acc, # the model's accuracies (any form `per_seed` reads)
     seeds = tuple(s for s in a if s in b)
     if not seeds: raise ValueError(f"{name} (seeds {list(a)}) and {baseline_name} (seeds {list(b)}) share no seed: nothing to pair")
     d = np.array([a[s] - b[s] for s in seeds]); n, m = len(d), float(d.mean())
-    if n == 1: return Gain(1, m, *[float('nan')] * 4, ONE_SEED, confidence, seeds, tuple(d.tolist()))
+    if n == 1: return Gain(n=1, mean=m, **dict.fromkeys(('std', 'low', 'high', 'p'), float('nan')), verdict=ONE_SEED, confidence=confidence, seeds=seeds, diffs=tuple(d.tolist()))
     sd = float(d.std(ddof=1)); se = sd / math.sqrt(n)
     if se == 0: low = high = m; p = 1.0 if m == 0 else 0.0   # identical differences: no spread to widen the interval
     else:
         h = float(sst.t.ppf((1 + confidence) / 2, n - 1)) * se
         low, high, p = m - h, m + h, float(2 * sst.t.sf(abs(m) / se, n - 1))
     verdict = BETTER if low > 0 else WORSE if high < 0 else SAME
-    return Gain(n, m, sd, low, high, p, verdict, confidence, seeds, tuple(d.tolist()))
+    return Gain(n=n, mean=m, std=sd, low=low, high=high, p=p, verdict=verdict, confidence=confidence, seeds=seeds, diffs=tuple(d.tolist()))
 
 # %% ../nbs/09_stats.ipynb #656420e6
 def model_entries(results:dict, # a results dict: model name -> accuracies (a list, or a dict with 'acc'), among other entries

@@ -5,24 +5,24 @@
 # %% ../nbs/07_training.ipynb #f8be7617
 from __future__ import annotations
 import contextlib, copy, json, math, os, re, signal, threading, time, warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, KW_ONLY
 from pathlib import Path
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from fastprogress.fastprogress import master_bar, progress_bar
-from .core import get_device, resolve_precision, autocast, show_bars, evaluating, atomic_write
+from .core import get_device, resolve_precision, autocast, show_bars, evaluating, atomic_write, check_number, OneOf
 from .data import TensorLoader
-from .models import Airbench94, init_whitening
 from .distributed import world_size, is_main, share, all_gather_cat, all_reduce_sum, on_main, check_shareable, rank_rng, warn_unjoined
-from .methods import Tap, Tapped, Distiller, as_distiller, cache_nbytes, check_cache_fits, find_layer
+from .methods import Tap, Tapped, Distiller, as_distiller, find_layer
+from .memory import cache_nbytes, check_cache_fits
 
 # %% auto #0
 __all__ = ['SCHEDULES', 'STEP_AT', 'OPTIMIZERS', 'tta_forward', 'get_logits', 'evaluate', 'per_class_accuracy', 'save_checkpoint',
            'load_checkpoint', 'NonFiniteLossError', 'make_optimizer', 'TrainState', 'resume_from', 'TrainingStopped',
            'stop_on_signals', 'stop_requested', 'train_epoch', 'epoch_record', 'DistributedStep', 'fit', 'train',
-           'AirbenchSGD', 'Lookahead', 'TrainFirst', 'smoothed_ce', 'train_fast_teacher', 'teacher_logits',
-           'teacher_features', 'check_method', 'ViewLogits', 'distillation_step', 'TermProgress', 'train_kd']
+           'teacher_logits', 'teacher_features', 'check_method', 'ViewLogits', 'distillation_step', 'TermProgress',
+           'train_kd']
 
 # %% ../nbs/07_training.ipynb #9973de15
 def _channels_last(model, device, precision) -> bool:
@@ -57,7 +57,7 @@ def get_logits(model:nn.Module, # the model to run
                batch_size:int=64, # batch size for a `TensorLoader` (on a CPU, larger batches are slower per image)
                quiet:bool=True, # show a progress bar unless True
                parent=None, # a fastprogress `master_bar` to show the bar under
-               precision:str='auto', # 'auto', 'fp32', 'bf16' or 'fp16' (see `kd_nb.core.resolve_precision`); logits come back in fp32
+               *, precision:str='auto', # 'auto', 'fp32', 'bf16' or 'fp16' (see `kd_nb.core.resolve_precision`); logits come back in fp32
                tta:int=0, # test-time augmentation (see `tta_forward`): 0 none, 1 mirror, 2 mirror and translate
               ) -> tuple:
     "The model's logits (float32) and the labels for every item of `loader`, in eval mode, without gradients (shared out over the processes of a `kd_nb.distributed` run for a `TensorLoader`)."
@@ -86,7 +86,7 @@ def evaluate(model:nn.Module, # the model to evaluate
              quiet:bool=True, # show a progress bar unless True
              parent=None, # a fastprogress `master_bar` to show the bar under
              precision:str='auto', # see `get_logits`
-             tta:int=0, # test-time augmentation: 0 none, 1 mirror, 2 mirror and translate (see `tta_forward`)
+             *, tta:int=0, # test-time augmentation: 0 none, 1 mirror, 2 mirror and translate (see `tta_forward`)
             ) -> dict:
     "Accuracy (percent) and mean cross-entropy of `model` on `loader`."
     logits, y = get_logits(model, loader, device, quiet=quiet, parent=parent, precision=precision, tta=tta)
@@ -107,7 +107,7 @@ def per_class_accuracy(model:nn.Module, loader, num_classes:int|None=None, preci
 # %% ../nbs/07_training.ipynb #3e1ba810
 def save_checkpoint(path:str|Path, # where to write; the folder is created
                     model:nn.Module, opt:torch.optim.Optimizer, epoch:int, # epochs completed
-                    history:list, config:dict, loader=None,
+                    history:list, config:dict, *, loader=None,
                     extra:nn.Module|None=None, # modules trained with the model (a method's adapters)
                     scaler=None, # the `torch.amp.GradScaler` of an fp16 run
                     scheduler=None, # the learning-rate schedule of a run that has one
@@ -176,9 +176,8 @@ def _steps_per_epoch(loader) -> int:
                                        "a DataLoader): they are laid out over all the steps of the run") from None
 
 def _check_run(epochs, lr, schedule, optimizer=None):
-    if not (isinstance(epochs, int) and epochs >= 0): raise ValueError(f"epochs must be an int >= 0, got {epochs!r}")
-    if not (math.isfinite(lr) and lr > 0): raise ValueError(f"lr must be a finite number > 0, got {lr}")
-    if schedule not in SCHEDULES: raise ValueError(f"schedule must be one of {', '.join(map(repr, SCHEDULES))}, got {schedule!r}")
+    check_number('epochs', epochs, strict=False); check_number('lr', lr, float)
+    OneOf(*filter(None, SCHEDULES)).check('schedule', schedule, optional=True)
     if isinstance(optimizer, str) and optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {', '.join(map(repr, OPTIMIZERS))} or a recipe such as AirbenchSGD(), got {optimizer!r}")
     if callable(optimizer) and schedule: raise ValueError("an optimizer recipe brings its own schedule: leave schedule=None")
@@ -188,13 +187,14 @@ def _check_run(epochs, lr, schedule, optimizer=None):
 class TrainState:
     "What a training run carries from step to step, and what its checkpoints hold."
     model:nn.Module; loader:object; loss_fn:object; opt:torch.optim.Optimizer; scaler:object; scheduler:object
+    _: KW_ONLY # the fields below are keyword-only
     device:torch.device; precision:str; channels_last:bool; extra:nn.Module|None=None
     history:list=field(default_factory=list); epoch:int=0 # epochs completed
     step:int=0; epoch_rng:object=None; sums:dict|None=None # within an epoch: steps done, the loader's state at its start, running sums
     callbacks:list=field(default_factory=list); total_steps:int=0 # called at each epoch's start, each step's end and the run's end; the run's steps
     scored_on:str='valid' # the split the run's `valid_loader` holds: its scores go in the history as `<scored_on>_acc`, `<scored_on>_loss`
     @classmethod
-    def create(cls, model:nn.Module, loader, loss_fn, epochs:int=10, lr:float=1e-3, device=None, precision:str='auto',
+    def create(cls, model:nn.Module, loader, loss_fn, epochs:int=10, lr:float=1e-3, device=None, *, precision:str='auto',
                extra:nn.Module|None=None, schedule:str|None=None, optimizer=None, callbacks=()):
         "The model on its device and in its layout, Adam over its parameters and `extra`'s (or `optimizer`: 'sgd', or a recipe's choice), the gradient scaler and the schedule."
         _check_run(epochs, lr, schedule, optimizer)
@@ -207,13 +207,14 @@ class TrainState:
         else:
             opt = make_optimizer(optimizer or 'adam', list(model.parameters()) + (list(extra.parameters()) if extra is not None else []), lr)
             sched = _scheduler(opt, schedule, lr, total_steps) if schedule and total_steps > 0 else None
-        return cls(model, loader, loss_fn, opt, torch.amp.GradScaler(device.type, enabled=prec == 'fp16'), sched, device, prec, cl, extra,
+        return cls(model, loader, loss_fn, opt, torch.amp.GradScaler(device.type, enabled=prec == 'fp16'), sched, device=device, precision=prec,
+                   channels_last=cl, extra=extra,
                    callbacks=list(callbacks), total_steps=total_steps)
     def save(self, path, config:dict):
         "Write this state as a checkpoint (see `save_checkpoint`)."
         partial = dict(step=self.step, loader_rng=self.epoch_rng, sums=self.sums) if self.step else None
-        save_checkpoint(path, self.model, self.opt, self.epoch, self.history, config, self.loader, self.extra, self.scaler, self.scheduler, partial,
-                        self.callbacks)
+        save_checkpoint(path, self.model, self.opt, self.epoch, self.history, config, loader=self.loader, extra=self.extra, scaler=self.scaler,
+                        scheduler=self.scheduler, partial=partial, callbacks=self.callbacks)
 
 # %% ../nbs/07_training.ipynb #69b4a3c1
 def resume_from(state:TrainState, # the state to load into, made by `TrainState.create`
@@ -315,7 +316,7 @@ def train_epoch(state:TrainState, # the run
 def epoch_record(state:TrainState, sums:dict, # what `train_epoch` returned
                  valid_loader=None, # evaluated if given; its scores are named after `state.scored_on` ('valid_acc', or 'test_acc' for the test set)
                  desc:str='train', checkpoint=None, # for the message if the loss is not finite
-                 bar=None, quiet:bool=True) -> dict:
+                 bar=None, *, quiet:bool=True) -> dict:
     "The history's line for the epoch just trained (`state.epoch + 1`)."
     n, epoch = max(sums['n'], 1), state.epoch + 1
     train_loss = (sums['loss'] / n).item()   # the one host synchronisation of the epoch
@@ -382,7 +383,7 @@ def fit(model:nn.Module, # the model to train
         loss_fn, # `loss_fn(model, x, y, idx) -> (loss, logits)` or `(loss, logits, terms)`; `idx` is None unless `loader` is a `TensorLoader`
         epochs:int=10, lr:float=1e-3, # the tutorial's Adam settings
         device=None, # default: `get_device()`
-        valid_loader=None, # if given, evaluated after each epoch
+        *, valid_loader=None, # if given, evaluated after each epoch
         quiet:bool=False, # no progress bar or epoch lines
         checkpoint:str|Path|None=None, # save a checkpoint here after each epoch
         resume:bool=False, # continue from `checkpoint` if it exists
@@ -397,7 +398,7 @@ def fit(model:nn.Module, # the model to train
        ) -> list:
     "Train `model` on `loss_fn` with Adam (or `optimizer`); returns the per-epoch history (a list of dicts). In a `kd_nb.distributed` run, with `DistributedDataParallel`."
     optimizer = None if optimizer == 'adam' else optimizer   # the default, named
-    state = TrainState.create(model, loader, loss_fn, epochs, lr, device, precision, extra, schedule, optimizer, callbacks)
+    state = TrainState.create(model, loader, loss_fn, epochs, lr, device, precision=precision, extra=extra, schedule=schedule, optimizer=optimizer, callbacks=callbacks)
     state.scored_on = scored_on
     warn_unjoined(); several = world_size() > 1
     quiet = quiet or not is_main()   # several processes: one reports
@@ -411,17 +412,17 @@ def fit(model:nn.Module, # the model to train
     bars = not quiet and show_bars()
     mb = master_bar(range(state.epoch, epochs)) if bars else None
     with stop_on_signals() if checkpoint is not None else contextlib.nullcontext():
-        for _ in (mb if bars else range(state.epoch, epochs)): _fit_epoch(state, step, mb, epochs, valid_loader, desc, checkpoint, config, quiet, bars)
+        for _ in (mb if bars else range(state.epoch, epochs)): _fit_epoch(state, step, mb, epochs, valid_loader, desc, checkpoint=checkpoint, config=config, quiet=quiet, bars=bars)
     for cb in state.callbacks:
         if hasattr(cb, 'after_fit'): cb.after_fit(state)
     if state.channels_last: model.to(memory_format=torch.contiguous_format)   # hand the model back in the usual layout
     return state.history
 
-def _fit_epoch(state, step, mb, epochs, valid_loader, desc, checkpoint, config, quiet, bars):
+def _fit_epoch(state, step, mb, epochs, valid_loader, desc, *, checkpoint, config, quiet, bars):
     t0 = time.perf_counter()
     sums = train_epoch(state, step, mb)
     if sums is None: _stopped(state, checkpoint, config, desc)
-    rec = dict(epoch_record(state, sums, valid_loader, desc, checkpoint, mb, not bars), seconds=time.perf_counter() - t0, precision=state.precision)
+    rec = dict(epoch_record(state, sums, valid_loader, desc, checkpoint, mb, quiet=not bars), seconds=time.perf_counter() - t0, precision=state.precision)
     state.history.append(rec); state.epoch += 1
     if bars: mb.write(_epoch_line(desc, epochs, rec))
     elif not quiet: print(_epoch_line(desc, epochs, rec), flush=True)
@@ -463,86 +464,6 @@ def train(model:nn.Module, # the model to train
     "Train `model` with cross-entropy and Adam (on mixed labels for mixed stored views); returns the per-epoch history."
     t = _view_targets(loader)
     return fit(model, loader, _ce if t is None else _mixed_ce(t), epochs, lr, device, **kwargs)
-
-# %% ../nbs/07_training.ipynb #a66ea90f
-@dataclass
-class AirbenchSGD:
-    "airbench's optimizer and schedule for `fit(optimizer=...)`: Nesterov SGD with the learning rate and weight decay given per 1024 examples; BatchNorm biases faster."
-    batch_size:int=1024 # the loader's batch size: the loss is a mean over it
-    momentum:float=0.85
-    weight_decay:float=0.0153 # per 1024 examples and per step, independent of `lr` (it follows the schedule)
-    bias_scale:float=64. # BatchNorm biases learn this much faster, with the same decay
-    warmup:float=0.23 # the share of the steps over which the rate rises
-    start:float=0.2; end:float=0.07 # the rate at the first and at the last step, as a share of its peak
-    def factor(self, step:int, total:int) -> float:
-        "The learning rate at `step` of `total`, as a share of its peak: a triangle."
-        up = int(total * self.warmup)
-        if step < up: return self.start + (1 - self.start) * step / up
-        return 1 + (self.end - 1) * (step - up) / max(total - up, 1)
-    def __call__(self, model, extra, lr:float, total_steps:int) -> tuple:
-        "The optimizer over `model`'s (and `extra`'s) trainable parameters, and its schedule; `lr` is per 1024 examples (airbench: 11.5)."
-        scale = 1024 * (1 + 1 / (1 - self.momentum)); lr_b = lr / scale * self.batch_size; wd = self.weight_decay * self.batch_size / scale
-        params = [p for p in list(model.parameters()) + (list(extra.parameters()) if extra is not None else []) if p.requires_grad]
-        bn = {id(m.bias) for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.bias is not None}   # the biases only
-        groups = [dict(params=[p for p in params if id(p) not in bn], lr=lr_b, weight_decay=wd / lr_b),   # first: the history's `lr` is this group's
-                  dict(params=[p for p in params if id(p) in bn], lr=lr_b * self.bias_scale, weight_decay=wd / (lr_b * self.bias_scale))]
-        opt = torch.optim.SGD([g for g in groups if g['params']], lr=lr_b, momentum=self.momentum, nesterov=True)
-        return opt, torch.optim.lr_scheduler.LambdaLR(opt, lambda s: self.factor(s, total_steps))
-
-# %% ../nbs/07_training.ipynb #eb0ba33f
-class Lookahead:
-    "airbench's lookahead for `fit(callbacks=...)`: every `every` steps the weights become an average that keeps `base × (t/T)**power` of itself; the run ends on the average."
-    def __init__(self, every:int=5, base:float=0.95**5, power:float=3.): self.every, self.base, self.power, self.avg, self.steps = every, base, power, None, 0
-    def __repr__(self): return f"Lookahead(every={self.every}, base={self.base:.6g}, power={self.power:g})"
-    def _floats(self, model): return [v for v in model.state_dict().values() if v.is_floating_point()]   # weights and BatchNorm statistics
-    def before_epoch(self, state):
-        if self.avg is None: self.avg = [v.detach().clone() for v in self._floats(state.model)]
-        self.avg = [a.to(v.device) for a, v in zip(self.avg, self._floats(state.model))]   # after a resume: on the model's device
-    def after_step(self, state):
-        self.steps += 1
-        if self.steps % self.every == 0: self.update(state.model, self.base * (self.steps / max(state.total_steps, 1)) ** self.power)
-    def after_fit(self, state):
-        "The run ends on the average: steps since the last update are folded in first (airbench drops them; its runs are not a multiple of 5 steps)."
-        if self.avg is None: return
-        if self.steps % self.every: self.update(state.model, self.base * (self.steps / max(state.total_steps, 1)) ** self.power)
-        self.update(state.model, 1.0)
-    @torch.no_grad()
-    def update(self, model, keep:float):
-        "The average keeps `keep` of itself and takes the rest from the weights; then the weights are the average."
-        for a, v in zip(self.avg, self._floats(model)): a.lerp_(v, 1 - keep); v.copy_(a)
-    def state_dict(self) -> dict: return dict(steps=self.steps, avg=self.avg)
-    def load_state_dict(self, d:dict): self.steps, self.avg = d['steps'], d['avg']
-
-class TrainFirst:
-    "For `fit(callbacks=...)`: the parameter `name` trains in the first `epochs` epochs only (airbench: the whitening bias, 3)."
-    def __init__(self, name:str='whiten.bias', epochs:int=3): self.name, self.epochs = name, epochs
-    def __repr__(self): return f"TrainFirst({self.name!r}, {self.epochs})"
-    def before_epoch(self, state): state.model.get_parameter(self.name).requires_grad_(state.epoch < self.epochs)
-    def after_fit(self, state): state.model.get_parameter(self.name).requires_grad_(True)   # the model handed back as it came
-
-# %% ../nbs/07_training.ipynb #c489b2ba
-def smoothed_ce(smoothing:float=0.2):
-    "A `loss_fn` of `fit`: cross-entropy with label smoothing."
-    def loss_fn(model, x, y, idx):
-        logits = model(x); return F.cross_entropy(logits.float(), y, label_smoothing=smoothing), logits
-    return loss_fn
-
-def train_fast_teacher(model:nn.Module, # the network, e.g. `build_model('airbench94')`; an `Airbench94`'s whitening layer is set from the data first
-                       loader, # a `TensorLoader`, for airbench's recipe with `augment='airbench'` and `batch_size=1024`
-                       epochs:int=10, # airbench94 trains 9.9 epochs
-                       lr:float=11.5, # per 1024 examples (see `AirbenchSGD`)
-                       device=None,
-                       label_smoothing:float=0.2, whiten_bias_epochs:int=3,
-                       whiten_images:int=5000, # the training images whose patches set the whitening
-                       **kwargs, # passed to `fit`: `valid_loader`, `quiet`, `checkpoint`, `resume`, `config`, `desc`, `precision`
-                      ) -> list:
-    "Train `model` with airbench94's recipe through `fit`: `AirbenchSGD`, label smoothing, `Lookahead`, the whitening bias trained first; returns the history."
-    if not isinstance(loader, TensorLoader): raise ValueError("train_fast_teacher sets the whitening from the training images: it needs a kd_nb TensorLoader")
-    cbs = [Lookahead()]
-    if isinstance(model, Airbench94):
-        init_whitening(model, loader.normalize(loader.x[:whiten_images]).to(next(model.parameters()).device)); cbs.insert(0, TrainFirst('whiten.bias', whiten_bias_epochs))
-    return fit(model, loader, smoothed_ce(label_smoothing), epochs, lr, device, optimizer=AirbenchSGD(batch_size=loader.bs), callbacks=cbs,
-               desc=kwargs.pop('desc', 'teacher'), config=dict(kwargs.pop('config', None) or {}, label_smoothing=label_smoothing), **kwargs)
 
 # %% ../nbs/07_training.ipynb #0bac78ee
 def teacher_logits(teacher:nn.Module, # the trained teacher
@@ -626,7 +547,7 @@ def _given_outputs(outputs, loader, k, layers, device) -> tuple:
     _check_logits(logits, loader, k)
     return logits.detach().float().to(device), {n: have[n].detach().float().to(device) for n in layers}
 
-def _teacher_outputs(dist, teacher, loader, given, cache:bool, k:int, device, prec) -> tuple|None:
+def _teacher_outputs(dist, teacher, loader, given, cache:bool, k:int, *, device, prec) -> tuple|None:
     "`(logits, features)` for every training image: `given`, checked, or computed once; None when the teacher must run live."
     if given is not None: return _given_outputs(given, loader, k, dist.teacher_layers, device)
     if cache and getattr(loader, 'views', None) is not None and not dist.teacher_layers: return ViewLogits(loader, device), {}   # stored views: their logits
@@ -669,7 +590,7 @@ def train_kd(teacher:nn.Module, # the trained teacher; frozen, in eval mode
              student:nn.Module, # the student to train
              loader, # the training data
              epochs:int=10, lr:float=1e-3, device=None,
-             method='kd', # a name or spec ('kd', "dkd(beta=4)", 'kd+fitnet'), a `kd_nb.methods.Method`, a list of them, or a `Distiller`; 'kd': the tutorial's
+             *, method='kd', # a name or spec ('kd', "dkd(beta=4)", 'kd+fitnet'), a `kd_nb.methods.Method`, a list of them, or a `Distiller`; 'kd': the tutorial's
              cache_teacher:bool=True, # compute the teacher's outputs once when the inputs are the same every epoch
              teacher_outputs=None, # `teacher_logits(teacher, loader)` or `teacher_features(...)` computed before: reuse it for several students
              precision:str='auto', # for the teacher's pass and the student's training; see `kd_nb.core.resolve_precision`
@@ -679,7 +600,7 @@ def train_kd(teacher:nn.Module, # the trained teacher; frozen, in eval mode
     device = get_device(device); prec = resolve_precision(precision, device); teacher.to(device).eval(); student.to(device)
     dist = as_distiller(method); k = _setup(dist, teacher, student, loader, device)   # every check before any work
     t0 = time.perf_counter()
-    outputs = _teacher_outputs(dist, teacher, loader, teacher_outputs, cache_teacher, k, device, prec)
+    outputs = _teacher_outputs(dist, teacher, loader, teacher_outputs, cache_teacher, k, device=device, prec=prec)
     teacher_seconds = time.perf_counter() - t0
     if outputs is None and getattr(loader, 'views', None) is not None and not kwargs.get('quiet'):
         print(f"note: {dist.label} " + (f"taps the teacher's layers {dist.teacher_layers}" if dist.teacher_layers else "was asked for a live teacher") +

@@ -5,16 +5,16 @@
 # %% ../nbs/14_tune.ipynb #a37eb4cb
 from __future__ import annotations
 import contextlib, hashlib, json, sys, time, warnings
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, replace, KW_ONLY
 from pathlib import Path
 import optuna, sqlalchemy
-from .core import get_device, resolve_precision, atomic_write, cache_lock
+from .core import get_device, resolve_precision, atomic_write, cache_lock, check_number, PositiveInt, PositiveFloat
 from .data import ImageArrays, holdout
 from .methods import parse_methods
 from .training import NonFiniteLossError
 from .stats import paired_gain
-from .experiment import Config, StudentPlan, compare, prepare_students, train_student, check_positive_int, check_writable, load_data, config_distillers
-from .cli import compare_parser, parse_command, cli_config, arg_number
+from .experiment import Config, StudentPlan, compare, prepare_students, train_student, check_writable, load_data, config_distillers
+from .cli import compare_parser, parse_command, cli_config, add_settings
 
 # %% auto #0
 __all__ = ['SEARCH_SPACES', 'LABEL_WEIGHT', 'EXTRA', 'check_space', 'suggest', 'first_trial', 'PruneOnValid', 'open_study',
@@ -111,7 +111,7 @@ class PruneOnValid:
 # %% ../nbs/14_tune.ipynb #5eb9d491
 def _settings(cfg:Config, space:dict) -> dict:
     "What makes two searches the same search: the settings (not the method, nor what the space searches) and the space, as JSON gives them back."
-    c = {k: v for k, v in asdict(cfg).items() if k != 'method' and k not in space}
+    c = {k: v for k, v in cfg.record().items() if k != 'method' and k not in space}
     return json.loads(json.dumps(dict(config=c, space=space)))
 
 def open_study(storage:str, # an Optuna storage URL, e.g. 'sqlite:///out/study.db'
@@ -146,6 +146,7 @@ def open_study(storage:str, # an Optuna storage URL, e.g. 'sqlite:///out/study.d
 class Tuning:
     "A search: its study, the plan its trials train from, its space, and the data (before the split) for the verdict."
     study:object; plan:StudentPlan; space:dict; data:ImageArrays; storage:str
+    _: KW_ONLY # the fields below are keyword-only
     out:Path|None=None; student:object=None; cache_dir:object=None # for the verdict: the same student, device (the plan's) and caches
     def trials(self) -> list:
         "Every trial: number, state, setting (the spec, and Optuna's parameters with their distributions), validation accuracy (a pruned trial's: its last epoch's), its curve and time."
@@ -173,18 +174,21 @@ def _objective(t:Tuning, quiet:bool):
     return objective
 
 def tune(cfg:Config, # the teacher, student, data and training settings; `valid` > 0 (the split the trials are scored on)
-         n_trials:int=30, # complete or pruned trials in the study, over all its processes and sessions
+         n_trials:PositiveInt=30, # complete or pruned trials in the study, over every process and session
          data:ImageArrays|None=None, data_dir=None, # as `compare`'s
-         out:str|Path='kd_nb_tune', # the study's database (without `storage`), figures and results
-         storage:str|None=None, # an Optuna storage URL; default `sqlite:///<out>/study.db`
-         study_name:str|None=None, # default: one named after the settings
-         space:dict|None=None, methods:list|None=None, # see `check_space`
+         out:str|Path='kd_nb_tune', # the study's database (without storage), figures and results
+         storage:str|None=None, # an Optuna storage URL; default sqlite:///<out>/study.db; processes or machines given one URL and study_name share the study
+         *, study_name:str|None=None, # the study in the storage; default one named after the settings
+         space:dict|None=None, # the search space (JSON on the command line, or a JSON file): {"kd": {"temperature": [1, 8, "log"]}, "ce_weight": [0, 1]}; default kd, dist, dkd and logit_std over their papers' ranges, and the label weight (see `check_space`)
+         methods:list|None=None, # search only these methods of the space (comma-separated on the command line: kd,dkd)
          cache_dir=None, device=None, teacher=None, student=None, # as `compare`'s
-         timeout:float|None=None, # seconds: no new trial starts after this
-         sampler_seed:int|None=0, heartbeat:int=60, pruner=None, # see `open_study`
+         timeout:PositiveFloat|None=None, # seconds after which no new trial starts
+         sampler_seed:int|None=0, # the TPE sampler's seed; give each process of a shared study its own
+         heartbeat:PositiveInt=60, # seconds between a running trial's heartbeats; one silent for twice this is failed and re-run
+         pruner=None, # see `open_study`
          quiet:bool=False) -> Tuning:
     "Search methods and settings for `cfg`'s teacher and student by validation accuracy (Optuna: TPE, successive halving); the test set is not used."
-    space = check_space(space, methods); check_positive_int('n_trials', n_trials)
+    space = check_space(space, methods); check_number('n_trials', n_trials)
     if not cfg.valid: raise ValueError("the search scores trials on a validation split: set valid (--valid N; 5,000 of CIFAR-10's 50,000 is usual)")
     check_writable(out, make=False); device = get_device(device); prec = resolve_precision(cfg.precision, device)
     data = data if data is not None else load_data(cfg, data_dir, quiet)
@@ -196,8 +200,8 @@ def tune(cfg:Config, # the teacher, student, data and training settings; `valid`
     study = open_study(storage, name, settings, sampler_seed, pruner, heartbeat)
     if not study.get_trials(deepcopy=False) and (p := first_trial(cfg, space)): study.enqueue_trial(p, skip_if_exists=True)   # the default first
     every = replace(cfg, method=','.join(k for k in space if k not in EXTRA))   # each method of the space checked, and its teacher outputs made
-    plan, _ = prepare_students(every, seen, device, prec, [cfg.seed], quiet, teacher, student, cache_dir, scored_on='validation')
-    t = Tuning(study, replace(plan, cfg=cfg, quiet=True), space, data, storage, out, student, cache_dir)
+    plan, _ = prepare_students(every, seen, device, prec, [cfg.seed], quiet, teacher=teacher, student=student, cache_dir=cache_dir, scored_on='validation')
+    t = Tuning(study, replace(plan, cfg=cfg, quiet=True), space, data, storage, out=out, student=student, cache_dir=cache_dir)
     left = n_trials - _counted(study)
     if not quiet: print(f"study {name}: {_counted(study)} of {n_trials} trials done" + (f", {left} to go" if left > 0 else ''), flush=True)
     if left > 0:
@@ -277,22 +281,14 @@ def _tune_parser():
     p = compare_parser(); p.prog = 'kd_nb_tune'
     p.description = ("Search distillation methods and settings for a teacher and student by validation accuracy (Optuna), then retrain the best "
                      "over seeds next to the student alone and report on the test set.")
+    p.set_defaults(valid=5000, seeds=3, out='kd_nb_tune')
+    add_settings(p, tune, skip=('cfg', 'data', 'teacher', 'student', 'pruner'), names=dict(n_trials='trials'))
     add = p.add_argument
-    add('--trials', type=arg_number(int, '> 0'), default=30, help="complete or pruned trials in the study, over every process and session (default: 30)")
-    add('--storage', default=None, help="an Optuna storage URL (default: sqlite:///<out>/study.db); processes or machines given one URL and --study-name share the study")
-    add('--study-name', default=None, help="the study in the storage (default: named after the settings)")
-    add('--space', default=None, help="the search space as JSON, or a JSON file: {\"kd\": {\"temperature\": [1, 8, \"log\"]}, \"ce_weight\": [0, 1]} "
-        "(default: kd, dist, dkd and logit_std over their papers' ranges, and the label weight)")
-    add('--methods', default=None, help="search only these methods of the space, comma-separated (e.g. kd,dkd)")
     add('--tune-lr', action='store_true', help="also search the learning rate, from a tenth to ten times --lr (log scale)")
     add('--tune-epochs', action='store_true', help="also search the epochs, from half to twice --epochs")
-    add('--timeout', type=arg_number(float, '> 0'), default=None, help="seconds after which no new trial starts")
-    add('--sampler-seed', type=int, default=0, help="the TPE sampler's seed (default: 0); give each process of a shared study its own")
-    add('--heartbeat', type=arg_number(int, '> 0'), default=60, help="seconds between a running trial's heartbeats; one silent for twice this is failed and re-run (default: 60)")
     add('--search-only', action='store_true', help="search, without the retraining over seeds")
     add('--against', default=None, help="a method spec retrained in the verdict next to the best, for the search's gain over it "
         "(default: the configured method, the recipe's or the tutorial's KD; 'none': only the student alone)")
-    p.set_defaults(valid=5000, seeds=3, out='kd_nb_tune')
     return p
 
 # %% ../nbs/14_tune.ipynb #94b103b6
@@ -320,7 +316,7 @@ def kd_nb_tune(argv=None) -> int:
         if chosen: raise ValueError(f"kd_nb_tune searches the method and its settings: instead of {', '.join(chosen)}, give --methods or --space")
         if not a.search_only and a.seeds < 2: raise ValueError(f"the verdict needs --seeds 2 or more for an interval (got {a.seeds}), or --search-only")
         cfg = cli_config(a); a.epochs = cfg.epochs
-        t = tune(cfg, a.trials, data_dir=a.data_dir, out=a.out, storage=a.storage, study_name=a.study_name, space=_space(a),
+        t = tune(cfg, a.n_trials, data_dir=a.data_dir, out=a.out, storage=a.storage, study_name=a.study_name, space=_space(a),
                  methods=a.methods.split(',') if a.methods else None, cache_dir=a.cache_dir, device=a.device, timeout=a.timeout,
                  sampler_seed=a.sampler_seed, heartbeat=a.heartbeat, quiet=a.quiet)
         against = None if a.against == 'none' else a.against or ','.join(d.spec for d in config_distillers(cfg))

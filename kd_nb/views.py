@@ -10,13 +10,12 @@ from pathlib import Path
 import torch
 from fastprogress.fastprogress import progress_bar
 from .core import atomic_write, cache_lock, evaluating, format_bytes, get_device, resolve_precision, show_bars
-from .data import ViewSpec, Views, make_views, view_nbytes
-from .methods import cache_memory
+from .data import ViewSpec, Views, make_views
+from .memory import check_views_fit
 from .training import get_logits
 
 # %% auto #0
-__all__ = ['VIEWS_VERSION', 'weights_fingerprint', 'loader_fingerprint', 'view_key', 'check_views_fit', 'build_views',
-           'view_cache']
+__all__ = ['VIEWS_VERSION', 'weights_fingerprint', 'loader_fingerprint', 'view_key', 'build_views', 'view_cache']
 
 # %% ../nbs/08_views.ipynb #c23e867d
 VIEWS_VERSION = 1 # bump when the rendering or the storage changes: every cache is built again
@@ -44,31 +43,8 @@ def view_key(teacher:torch.nn.Module, loader, spec:ViewSpec,
              k=spec.k, pad=spec.pad, reflect=spec.reflect, mixup=spec.mixup, seed=spec.seed)
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
-# %% ../nbs/08_views.ipynb #543c6db7
-def _existing(p:Path) -> Path:
-    p = Path(p).absolute()
-    while not p.exists(): p = p.parent
-    return p
-
-def check_views_fit(n:int, spec:ViewSpec, classes:int,
-                    device=None, # where the cache will live (the training loader's device)
-                    folder:str|Path='.', # where it will be written
-                    available:int|None=None, disk:int|None=None, # bytes free in memory and on disk; default: measured
-                   ) -> int:
-    "The cache's size in bytes; a `MemoryError` that names a K that fits if twice that is more than half the free memory or more than the free disk."
-    per_k, need = view_nbytes(n, 1, classes, spec.mixup) - n, view_nbytes(n, spec.k, classes, spec.mixup)
-    mem = cache_memory(device) if available is None else available
-    free = shutil.disk_usage(_existing(folder)).free if disk is None else disk
-    for what, room, fix in (('memory', None if mem is None else mem / 2, 'a machine with more memory'), ('disk', free, 'another --cache-dir')):
-        if room is not None and 2 * need > room:
-            k = int((room / 2 - n) // per_k)
-            hint = f"--views {k} fits" if k >= 1 else "not even one view per image fits"
-            raise MemoryError(f"a view cache of {spec.k} views of {n:,} images needs {format_bytes(need)}, twice that in {what} while it is built, "
-                              f"and {format_bytes(room)} is there to use: {hint}; or use {fix}")
-    return need
-
 # %% ../nbs/08_views.ipynb #aa31841a
-def _chunk_logits(teacher, loader, views:Views, lo:int, hi:int, device, prec:str, batch_size:int=256) -> torch.Tensor:
+def _chunk_logits(teacher, loader, views:Views, lo:int, hi:int, device, *, prec:str, batch_size:int=256) -> torch.Tensor:
     "The teacher's fp16 logits for every view of images `lo` … `hi`-1: (hi-lo)×K×C, on the CPU."
     idx = torch.arange(lo, hi, device=loader.device)
     def batches():
@@ -90,7 +66,7 @@ def _read_chunk(part:Path, lo:int, key:str):
     return d['logits'] if d.get('key') == key else None
 
 # %% ../nbs/08_views.ipynb #6bbd9f98
-def build_views(teacher, loader, spec:ViewSpec, path:Path, key:str, device, prec:str,
+def build_views(teacher, loader, spec:ViewSpec, path:Path, key:str, device, *, prec:str,
                 chunk:int=4096, # images per chunk: the unit of resumption
                 quiet:bool=False) -> tuple:
     "The teacher's logits for every stored view, chunk by chunk into `<path>.part/`, resuming at the chunks missing; returns `(Views, seconds)`."
@@ -101,7 +77,7 @@ def build_views(teacher, loader, spec:ViewSpec, path:Path, key:str, device, prec
     if not quiet and len(todo) < len(starts): print(f"resuming the view cache {path.name}: {len(starts) - len(todo)} of {len(starts)} chunks done")
     bars = not quiet and show_bars()
     for j, lo in enumerate(_bar(todo) if bars else todo):
-        t0 = time.perf_counter(); logits = _chunk_logits(teacher, loader, views, lo, min(lo + chunk, loader.n), device, prec)
+        t0 = time.perf_counter(); logits = _chunk_logits(teacher, loader, views, lo, min(lo + chunk, loader.n), device, prec=prec)
         atomic_write(_chunk_path(part, lo), lambda t: torch.save(dict(key=key, lo=lo, logits=logits), t), 'a chunk of the view cache')
         seconds += time.perf_counter() - t0
         atomic_write(prog, lambda t: t.write_text(json.dumps(dict(key=key, chunks=len(starts), seconds=seconds))), "the view cache's progress")
@@ -129,7 +105,7 @@ def view_cache(teacher:torch.nn.Module, # the trained teacher
                spec:ViewSpec, # K, the crops, mixup, the seed
                cache_dir:str|Path, # where caches are kept: the teacher cache (`kd_nb.experiment.default_cache_dir()`)
                precision:str='auto', device=None, # how and where the teacher runs
-               rebuild:bool=False, # build even if a finished cache with this key exists
+               *, rebuild:bool=False, # build even if a finished cache with this key exists
                quiet:bool=False) -> tuple:
     "The view cache of `teacher` on `loader`'s images: reused if one with this key exists, else built once, even by several runs at a time; `(Views, record)`."
     device = get_device(device); prec = resolve_precision(precision, device); teacher.to(device)
@@ -141,7 +117,7 @@ def view_cache(teacher:torch.nn.Module, # the trained teacher
             if not quiet: print(f"reusing the view cache {path.name}: {spec.k} views of {loader.n:,} images, built in {found[1]['seconds']:.0f} s")
             return found[0].to(loader.device), dict(found[1], reused=True)
         if not quiet: print(f"building a view cache: {spec.k} views of {loader.n:,} images ({format_bytes(need)}), the teacher in {prec} on {device.type}", flush=True)
-        views, seconds = build_views(teacher, loader, spec, path, key, device, prec, quiet=quiet)
+        views, seconds = build_views(teacher, loader, spec, path, key, device, prec=prec, quiet=quiet)
         rec = dict(key=key, spec=asdict(spec), n=loader.n, classes=classes, nbytes=need, seconds=seconds, precision=prec, device=str(device), file=path.name)
         atomic_write(path, lambda t: torch.save(dict(key=key, spec=asdict(spec), params=views.params, logits=views.logits), t), 'the view cache')
         atomic_write(path.with_suffix('.json'), lambda t: t.write_text(json.dumps(rec, indent=1)), "the view cache's record")   # last: it marks the cache done
