@@ -14,9 +14,9 @@ import torch
 
 # %% auto #0
 __all__ = ['PositiveInt', 'Count', 'PositiveFloat', 'Weight', 'PRECISIONS', 'get_device', 'seed_everything', 'hardware_info',
-           'in_test', 'Number', 'check_number', 'OneOf', 'setting_rule', 'settings_of', 'check_settings',
-           'cpu_has_bf16', 'resolve_precision', 'autocast', 'show_bars', 'Table', 'format_bytes', 'format_ms',
-           'require', 'evaluating', 'atomic_write', 'cache_lock', 'seed_for']
+           'in_test', 'test_threads', 'Number', 'check_number', 'OneOf', 'setting_rule', 'settings_of',
+           'check_settings', 'cpu_has_bf16', 'resolve_precision', 'autocast', 'show_bars', 'Table', 'format_bytes',
+           'format_ms', 'require', 'evaluating', 'atomic_write', 'cache_lock', 'seed_for']
 
 # %% ../nbs/00_core.ipynb #4f2d1e0c
 def get_device(device:str|torch.device|None=None, # a device name such as 'cpu' or 'cuda:0'; `None` picks the accelerator if there is one
@@ -61,6 +61,14 @@ def hardware_info() -> dict:
 def in_test() -> bool:
     "True when running under `nbdev_test`, which sets `IN_TEST`."
     return bool(os.environ.get('IN_TEST'))
+
+# %% ../nbs/00_core.ipynb #f7383a61
+def test_threads() -> int:
+    "PyTorch's threads for one notebook under `nbdev_test`: the cores shared among the notebooks it runs at once (one per core, at most 8)."
+    cores = os.cpu_count() or 1
+    return max(1, cores // min(cores, 8))
+
+if in_test() and 'OMP_NUM_THREADS' not in os.environ: torch.set_num_threads(test_threads())
 
 # %% ../nbs/00_core.ipynb #da1750d4
 @dataclass(frozen=True)

@@ -248,8 +248,9 @@ def check_model_name(name:str) -> str:
         import timm
         if timm.is_model(name[len(TIMM):]): return name
         raise _unknown(name)
+    if name in OWN_MODELS: return name   # without importing torchvision (a second at every start of kd_nb_compare)
     import torchvision.models as tvm
-    if name in OWN_MODELS or name in tvm.list_models(module=tvm): return name
+    if name in tvm.list_models(module=tvm): return name
     raise _unknown(name)
 
 # %% ../nbs/04_models.ipynb #a3c7f0a5

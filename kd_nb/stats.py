@@ -8,7 +8,6 @@ import math
 from dataclasses import dataclass, KW_ONLY
 from typing import NamedTuple
 import numpy as np
-from scipy import stats as sst
 from .core import Table
 
 # %% auto #0
@@ -92,6 +91,7 @@ def paired_gain(acc, # the model's accuracies (any form `per_seed` reads)
     sd = float(d.std(ddof=1)); se = sd / math.sqrt(n)
     if se == 0: low = high = m; p = 1.0 if m == 0 else 0.0   # identical differences: no spread to widen the interval
     else:
+        from scipy import stats as sst   # here, not at import: scipy.stats takes 0.6 s to load, and most runs of kd_nb_compare never need it
         h = float(sst.t.ppf((1 + confidence) / 2, n - 1)) * se
         low, high, p = m - h, m + h, float(2 * sst.t.sf(abs(m) / se, n - 1))
     verdict = BETTER if low > 0 else WORSE if high < 0 else SAME
