@@ -42,7 +42,7 @@ from kd_nb.data import load_arrays, synthetic_arrays, get_loaders, ViewSpec, Vie
 from kd_nb.models import build_model, count_params, models_for
 from kd_nb.training import train, train_kd, evaluate, load_checkpoint, TrainingStopped
 from kd_nb.experiment import StudentRun, default_cache_dir, load_teacher
-from kd_nb.views import view_cache, weights_fingerprint
+from kd_nb.views import view_cache, weights_fingerprint, outputs_fingerprint
 
 OUT = RESULTS/'cifar100_res56_res20.json'
 WEIGHTS = RESULTS/'cifar100_resnet56.safetensors'
@@ -154,6 +154,7 @@ class Benchmark:
         if self._views is None:
             self._views, rec = view_cache(self.teacher(res), self.train_dl, self.spec, self.a.cache, self.prec, self.device)
             self.views_info = {k: rec[k] for k in ('key', 'spec', 'n', 'nbytes', 'seconds', 'precision', 'reused')}
+            self.views_fp = outputs_fingerprint(self._views)   # what the distilled students learn from, recorded with each of them
             if not rec['reused'] or 'views' not in res: res['views'] = dict(self.views_info, hardware=hardware_info())
             save_results(self.a.out, res)
         return self._views
@@ -169,7 +170,7 @@ class Benchmark:
                 train_kd(self._teacher, model, dl, self.a.epochs, PROTOCOL['lr'], self.device, method=spec, **kw))
         self.finished = kw['checkpoint']   # the result is the last epoch's test score, as the history has it
         return StudentRun(key=key, seed=seed, model=model, history=hist, seconds=max(time.perf_counter() - t0, sum(h['seconds'] for h in hist)),
-                          acc=hist[-1]['test_acc'], loss=hist[-1]['test_loss'])
+                          acc=hist[-1]['test_acc'], loss=hist[-1]['test_loss'], teacher_outputs=None if spec is None else self.views_fp)
 
     def record(self, res:dict):
         "After each student: the best epoch's test accuracy of every run beside the last epoch's."

@@ -117,11 +117,12 @@ def has_run(res:dict, key:str, seed:int) -> bool: return key in res and seed in 
 def add_run(res:dict, key:str, run, meta:dict|None=None):
     """Append one student's result (a `StudentRun`) to `res[key]`, kept in seed order; with a validation split, its `valid_acc` too,
     and with sessions, `session`: the index in `res['sessions']` of the one it finished in, whose `hardware` its `seconds` were measured on
-    (None for a run recorded before this was kept)."""
+    (None for a run recorded before this was kept); and for a distilled student `teacher_outputs`, the fingerprint of what it learnt from."""
     e = res.setdefault(key, dict(meta or {}, acc=[], seeds=[], seconds=[], train_loss=[], history=[]))
     new = dict(seeds=run.seed, acc=run.acc, seconds=run.seconds, train_loss=run.history[-1]['train_loss'] if run.history else None,
-               history=run.history, valid_acc=getattr(run, 'valid_acc', None), session=len(res['sessions']) - 1 if res.get('sessions') else None)
-    cols = [k for k in new if k not in ('valid_acc', 'session') or k in e or new[k] is not None]   # the optional columns once there
+               history=run.history, valid_acc=getattr(run, 'valid_acc', None), session=len(res['sessions']) - 1 if res.get('sessions') else None,
+               teacher_outputs=getattr(run, 'teacher_outputs', None))   # a distilled student's: what it learnt from (`kd_nb.views.outputs_fingerprint`)
+    cols = [k for k in new if k not in ('valid_acc', 'session', 'teacher_outputs') or k in e or new[k] is not None]   # the optional columns once there
     rows = list(zip(*(e.get(k, [None] * len(e['seeds'])) for k in cols)))
     rows.append(tuple(new[k] for k in cols))
     rows.sort(key=lambda r: r[0])

@@ -593,6 +593,7 @@ d = { 'settings': { 'branch': 'main',
                              'kd_nb.views._read_views': ('views.html#_read_views', 'kd_nb/views.py'),
                              'kd_nb.views.build_views': ('views.html#build_views', 'kd_nb/views.py'),
                              'kd_nb.views.loader_fingerprint': ('views.html#loader_fingerprint', 'kd_nb/views.py'),
+                             'kd_nb.views.outputs_fingerprint': ('views.html#outputs_fingerprint', 'kd_nb/views.py'),
                              'kd_nb.views.view_cache': ('views.html#view_cache', 'kd_nb/views.py'),
                              'kd_nb.views.view_key': ('views.html#view_key', 'kd_nb/views.py'),
                              'kd_nb.views.weights_fingerprint': ('views.html#weights_fingerprint', 'kd_nb/views.py')}}}

@@ -23,7 +23,7 @@ from .training import SCHEDULES, OPTIMIZERS, train, train_kd, evaluate, per_clas
 from .export import export_onnx, latency_table, LatencyTable
 from .stats import gain_table
 from .report import plot_curves, plot_acc_vs_params, plot_per_class, NAMES
-from .views import view_cache
+from .views import view_cache, outputs_fingerprint, weights_fingerprint
 
 # %% auto #0
 __all__ = ['TEACHER_RECIPES', 'RECIPES', 'RENAMED_RECIPES', 'TUTORIAL', 'Config', 'default_cache_dir', 'teacher_key',
@@ -323,6 +323,7 @@ class StudentRun:
     _: KW_ONLY # the fields below are keyword-only
     key:str; seed:int; model:torch.nn.Module; history:list; seconds:float; acc:float; loss:float; distiller:object=None
     valid_acc:float|None=None # on the validation split, if the plan has one
+    teacher_outputs:str|None=None # a distilled student's: what it learnt from (`kd_nb.views.outputs_fingerprint`; 'live ' and the teacher's weights' fingerprint when the teacher ran on each batch)
 
 @dataclass
 class StudentPlan:
@@ -357,7 +358,10 @@ def train_student(plan:StudentPlan, key:str, # 'student' (cross-entropy) or a di
     seconds = max(time.perf_counter() - t0, sum(r.get('seconds', 0.) for r in hist))   # resumed: its epochs' times, kept in the checkpoint's history
     ev = evaluate(model, plan.test_dl, precision=plan.precision)
     va = None if plan.valid_dl is None else evaluate(model, plan.valid_dl, precision=plan.precision)['acc']
-    return StudentRun(key=key, seed=seed, model=model, history=hist, seconds=seconds, acc=ev['acc'], loss=ev['loss'], distiller=distiller, valid_acc=va)
+    seen = None if distiller is None else (outputs_fingerprint(plan.views if plan.views is not None else plan.teacher_outputs)
+                                           or 'live ' + weights_fingerprint(plan.teacher))   # a teacher running on each batch: its weights
+    return StudentRun(key=key, seed=seed, model=model, history=hist, seconds=seconds, acc=ev['acc'], loss=ev['loss'], distiller=distiller, valid_acc=va,
+                      teacher_outputs=seen)
 
 # %% ../nbs/12_experiment.ipynb #236b2810
 def _run_meta(d) -> dict: return {} if d is None else dict(label=d.label, spec=d.spec, settings=d.settings())
@@ -375,11 +379,12 @@ class ComparisonResults:
     def per_seed(self) -> dict:
         "Every student's accuracy and time for each seed, with its method."
         va = lambda v: {} if v[0].valid_acc is None else dict(valid_acc=[r.valid_acc for r in v])
-        return {k: dict(acc=[r.acc for r in v], seeds=[r.seed for r in v], seconds=[r.seconds for r in v], **va(v), **_run_meta(v[0].distiller))
+        seen = lambda v: {} if v[0].teacher_outputs is None else dict(teacher_outputs=[r.teacher_outputs for r in v])
+        return {k: dict(acc=[r.acc for r in v], seeds=[r.seed for r in v], seconds=[r.seconds for r in v], **va(v), **seen(v), **_run_meta(v[0].distiller))
                 for k, v in self.runs.items()}
     def methods(self, out) -> dict:
-        "Each distilled student of the first seed: spec, settings, test accuracy and loss, time, history, weights file."
-        return {k: dict(_run_meta(r.distiller), acc=r.acc, test_loss=r.loss, seconds=r.seconds, history=r.history,
+        "Each distilled student of the first seed: spec, settings, test accuracy and loss, time, history, weights file, what it learnt from."
+        return {k: dict(_run_meta(r.distiller), acc=r.acc, test_loss=r.loss, seconds=r.seconds, history=r.history, teacher_outputs=r.teacher_outputs,
                         weights=f"{k}.pt" if out is not None else None) for k, r in ((k, v[0]) for k, v in self.runs.items() if k != 'student')}
 
 # %% ../nbs/12_experiment.ipynb #a2420fa0

@@ -15,7 +15,8 @@ from .memory import check_views_fit
 from .training import get_logits
 
 # %% auto #0
-__all__ = ['VIEWS_VERSION', 'weights_fingerprint', 'loader_fingerprint', 'view_key', 'build_views', 'view_cache']
+__all__ = ['VIEWS_VERSION', 'weights_fingerprint', 'loader_fingerprint', 'view_key', 'outputs_fingerprint', 'build_views',
+           'view_cache']
 
 # %% ../nbs/08_views.ipynb #c23e867d
 VIEWS_VERSION = 1 # bump when the rendering or the storage changes: every cache is built again
@@ -42,6 +43,14 @@ def view_key(teacher:torch.nn.Module, loader, spec:ViewSpec,
     d = dict(v=VIEWS_VERSION, teacher=weights_fingerprint(teacher), data=loader_fingerprint(loader), precision=precision,
              k=spec.k, pad=spec.pad, reflect=spec.reflect, mixup=spec.mixup, seed=spec.seed)
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+# %% ../nbs/08_views.ipynb #3943efa1
+def outputs_fingerprint(outputs) -> str|None:
+    "A short hash of a teacher's outputs as kd_nb holds them: a logits tensor, `teacher_features`' dict, or a `Views` cache's logits; None for None."
+    if outputs is None: return None
+    if isinstance(outputs, Views): outputs = outputs.logits
+    if isinstance(outputs, dict): return _hash_tensors(outputs['logits'], *(outputs['features'][k] for k in sorted(outputs['features'])))
+    return _hash_tensors(outputs)
 
 # %% ../nbs/08_views.ipynb #aa31841a
 def _chunk_logits(teacher, loader, views:Views, lo:int, hi:int, device, *, prec:str, batch_size:int=256) -> torch.Tensor:
