@@ -456,7 +456,8 @@ class Distiller(nn.Module):
                ) -> tuple:
         "The total loss and a dict of each weighted (and warmed-up) term, detached."
         target = labels if ce_target is None else ce_target.float()
-        parts = {'ce': self.ce_weight * F.cross_entropy(student_logits.float(), target)}
+        student_logits = student_logits.float()   # once: every term reads this one fp32 copy, so their gradients add up in fp32 (see below)
+        parts = {'ce': self.ce_weight * F.cross_entropy(student_logits, target)}
         for k, m in zip(self.keys, self.terms):
             if m.inputs == 'features':
                 v = m(self._feats(student_feats, m.student_layer, 'student'), self._feats(teacher_feats, m.teacher_layer, 'teacher'), labels)
