@@ -45,7 +45,9 @@ def add_settings(parser:argparse.ArgumentParser, # options are added here
         if kind is bool: kw['action'] = argparse.BooleanOptionalAction
         elif isinstance(rule, OneOf): kw['choices'] = list(rule)
         elif kind in (int, float): kw['type'] = setting_type(name, kind, rule)
-        parser.add_argument('--' + (names or {}).get(name, name).replace('_', '-'), **kw)
+        opt = (names or {}).get(name, name)
+        if kind is not bool and not isinstance(rule, OneOf): kw['metavar'] = opt.upper()   # --trials TRIALS, not the parameter's name
+        parser.add_argument('--' + opt.replace('_', '-'), **kw)
     return parser
 
 # %% ../nbs/13_cli.ipynb #b790900a
