@@ -92,7 +92,7 @@ class Number:
 
 def check_number(name:str, # the setting's name, for the message
                  value, kind:type=int, low:float=0, strict:bool=True, high:float|None=None, # see `Number`
-                 optional:bool=False, # None is allowed too
+                 *, optional:bool=False, # None is allowed too
                 ):
     "`value` if it is a number that keeps the rule, else a `ValueError` in the one form every check of kd_nb uses."
     return Number(kind, low, strict, high).check(name, value, optional)
