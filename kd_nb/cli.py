@@ -83,7 +83,8 @@ def parse_command(argv=None, parser=None) -> argparse.Namespace:
     "The command line, with `--quick`'s and then a `--recipe`'s settings as the defaults of the options they set; `parser()` makes the parser (default `kd_nb_compare`'s)."
     p = (parser or compare_parser)(); a = p.parse_args(argv)
     if a.quick or a.recipe:
-        p.set_defaults(**(QUICK if a.quick else {}), **(recipe_fields(a.recipe, a.teacher_arch, a.teacher_recipe) if a.recipe else {})); a = p.parse_args(argv)
+        given = recipe_fields(a.recipe, a.teacher_arch, a.teacher_recipe) if a.recipe else {}
+        p.set_defaults(**{**(QUICK if a.quick else {}), **given}); a = p.parse_args(argv)   # a recipe's settings win over --quick's
     return a
 
 def _kd_method(a:argparse.Namespace) -> str|None:
