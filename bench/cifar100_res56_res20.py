@@ -205,7 +205,7 @@ def main(argv=None):
         b.teacher(res)
         run_plan(b, res, a.out, plan)
         if getattr(b, 'finished', None) is not None: Path(b.finished).unlink(missing_ok=True)   # the last student's: its result is saved
-    except TrainingStopped as e: print(e); sys.exit(128 + e.signum)
+    except TrainingStopped as e: print(e); sys.exit(e.exit_status)
     return res
 
 if __name__ == '__main__': main()

@@ -59,7 +59,7 @@ def main(argv=None):
         ck = cache/f"teacher-{teacher_key(data, cfg, precision=prec)}.ckpt"
         with stop_on_signals():
             try: t, rec = get_teacher(data, cfg, cache, device=device, quiet=not a.verbose, checkpoint=ck, resume=True, precision=prec)
-            except TrainingStopped as e: print(e); sys.exit(128 + e.signum)
+            except TrainingStopped as e: print(e); sys.exit(e.exit_status)
         acc, acc_tta = evaluate(t, test_dl, precision=prec)['acc'], evaluate(t, test_dl, precision=prec, tta=2)['acc']
         rows = sorted(zip(res.get('seeds', []) + [seed], res.get('acc', []) + [acc], res.get('acc_tta', []) + [acc_tta],
                           res.get('seconds', []) + [rec['seconds']], res.get('teacher_keys', []) + [rec['key']], res.get('history', []) + [rec['history']]))

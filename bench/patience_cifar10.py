@@ -251,7 +251,7 @@ def main(argv=None):
         res['arms'] = list({**cands, **arms})
         save_results(a.out, res)
         check_teachers(b, res, plan_of(a, arms)); run_plan(b, res, a.out, plan_of(a, arms))
-    except TrainingStopped as e: print(e); sys.exit(128 + e.signum)
+    except TrainingStopped as e: print(e); sys.exit(e.exit_status)
     b.tidy()
     print(f"done in {time.perf_counter() - t0:.0f} s; chosen on validation: {pick}")
     return res

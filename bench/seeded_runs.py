@@ -29,6 +29,7 @@ from kd_nb.models import StudentModel, count_params, models_for
 from kd_nb.methods import parse_methods
 from kd_nb.training import evaluate, teacher_logits, teacher_features
 from kd_nb.experiment import Config, StudentPlan, get_teacher, teacher_key, train_student
+from kd_nb.stats import machine_of
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO/'nbs'/'results'
@@ -106,6 +107,18 @@ def load_results(path:Path, settings:dict) -> dict:
     if diff:
         lines = '; '.join(f"{k}: file {a!r}, this run {b!r}" for k, (a, b) in sorted(diff.items()))
         fail(f"{path} holds results made with other settings ({lines}). Use another --out, or move the file away")
+    return record_machines(res)
+
+def record_machines(res:dict) -> dict:
+    """Give every entry of `res` its `machine` column, from the hardware of the session each run finished in (the file's first
+    `hardware` for runs recorded before sessions were kept) and the file's precision. Files written before runs recorded their machine
+    get it when a bench next opens them; a column already there is kept."""
+    if not res.get('sessions'): return res
+    prec = res.get('settings', {}).get('precision')
+    for e in res.values():
+        if isinstance(e, dict) and 'acc' in e and isinstance(e.get('seeds'), list) and 'machine' not in e:
+            sess = e.get('session') or [None] * len(e['seeds'])
+            e['machine'] = [machine_of(res['sessions'][i]['hardware'] if i is not None else res.get('hardware'), prec) for i in sess]
     return res
 
 def save_results(path:Path, res:dict):
@@ -114,15 +127,20 @@ def save_results(path:Path, res:dict):
 
 def has_run(res:dict, key:str, seed:int) -> bool: return key in res and seed in res[key]['seeds']
 
+OPTIONAL = ('valid_acc', 'session', 'teacher_outputs', 'machine')   # columns of an entry that older files lack
+
 def add_run(res:dict, key:str, run, meta:dict|None=None):
     """Append one student's result (a `StudentRun`) to `res[key]`, kept in seed order; with a validation split, its `valid_acc` too,
     and with sessions, `session`: the index in `res['sessions']` of the one it finished in, whose `hardware` its `seconds` were measured on
-    (None for a run recorded before this was kept); and for a distilled student `teacher_outputs`, the fingerprint of what it learnt from."""
+    (None for a run recorded before this was kept), and `machine` (`kd_nb.stats.machine_of` that hardware and the precision: the
+    statistics pair only runs of one machine, or of machines a reproduction record links); and for a distilled student
+    `teacher_outputs`, the fingerprint of what it learnt from."""
     e = res.setdefault(key, dict(meta or {}, acc=[], seeds=[], seconds=[], train_loss=[], history=[]))
     new = dict(seeds=run.seed, acc=run.acc, seconds=run.seconds, train_loss=run.history[-1]['train_loss'] if run.history else None,
                history=run.history, valid_acc=getattr(run, 'valid_acc', None), session=len(res['sessions']) - 1 if res.get('sessions') else None,
-               teacher_outputs=getattr(run, 'teacher_outputs', None))   # a distilled student's: what it learnt from (`kd_nb.views.outputs_fingerprint`)
-    cols = [k for k in new if k not in ('valid_acc', 'session', 'teacher_outputs') or k in e or new[k] is not None]   # the optional columns once there
+               teacher_outputs=getattr(run, 'teacher_outputs', None),   # a distilled student's: what it learnt from (`kd_nb.views.outputs_fingerprint`)
+               machine=machine_of(res['sessions'][-1]['hardware'], res.get('settings', {}).get('precision')) if res.get('sessions') else None)
+    cols = [k for k in new if k not in OPTIONAL or k in e or new[k] is not None]   # the optional columns once there
     rows = list(zip(*(e.get(k, [None] * len(e['seeds'])) for k in cols)))
     rows.append(tuple(new[k] for k in cols))
     rows.sort(key=lambda r: r[0])

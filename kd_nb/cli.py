@@ -127,7 +127,7 @@ def kd_nb_compare(argv=None):
                            quiet=a.quiet, resume=a.resume, seeds=a.seeds if a.seeds > 1 else None, export=a.export, overwrite=a.overwrite)
         main = is_main()
     except TrainingStopped as e:
-        print(f"kd_nb_compare{rank_tag()}: {e}. To continue: {_resume_command(argv)}", file=sys.stderr); return 128 + e.signum
+        print(f"kd_nb_compare{rank_tag()}: {e}. To continue: {_resume_command(argv)}", file=sys.stderr); return e.exit_status
     except (ValueError, OSError, FloatingPointError, MemoryError, torch.OutOfMemoryError, ImportError) as e:
         print(f"kd_nb_compare{rank_tag()}: error: {e}", file=sys.stderr); return 2
     except (DistributedError, torch.distributed.DistError) as e:

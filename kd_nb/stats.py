@@ -11,7 +11,8 @@ import numpy as np
 from .core import Table
 
 # %% auto #0
-__all__ = ['BETTER', 'WORSE', 'SAME', 'ONE_SEED', 'VERDICT_COLORS', 'per_seed', 'Summary', 'summarize', 'Gain', 'paired_gain',
+__all__ = ['BETTER', 'WORSE', 'SAME', 'ONE_SEED', 'VERDICT_COLORS', 'per_seed', 'Summary', 'summarize', 'machine_of',
+           'CrossMachineError', 'machines', 'linked', 'check_same_machine', 'same_machine', 'Gain', 'paired_gain',
            'model_entries', 'StatsTable', 'holm', 'gain_table', 'plot_gains', 'sweep_cells', 'sweep_gains',
            'plot_sweep', 'choose', 'sweep_choice', 'common_seeds', 'paired_with', 'Best', 'best_against']
 
@@ -54,6 +55,66 @@ def summarize(entry, # accuracies in any form `per_seed` reads
     a = np.array(list(per_seed(entry, name).values()))
     return Summary(len(a), float(a.mean()), float(a.std(ddof=1)) if len(a) > 1 else float('nan'))
 
+# %% ../nbs/09_stats.ipynb #de68b28c
+def machine_of(hardware:dict|None, # a run's `kd_nb.core.hardware_info()`, as a results file records it per session
+               precision:str|None=None, # the run's precision: 'fp32', 'bf16', ...
+              ) -> str:
+    "What decides a run's arithmetic, in one string: the processor and its model, the kernels PyTorch and oneDNN used, the precision."
+    hw = hardware or {}
+    dev = hw.get('gpu') or f"{hw.get('cpu', 'a CPU')} " + (hw['cpu_id'] if hw.get('cpu_id') else '(model not recorded)')
+    k = hw.get('kernels')
+    kern = f"{k} kernels" + (f" (oneDNN {hw['onednn_isa']})" if hw.get('onednn_isa') else '') if k else 'kernels not recorded'
+    return f"{dev}, {kern}, {precision or 'precision not recorded'}"
+
+
+# %% ../nbs/09_stats.ipynb #24d7d4e1
+class CrossMachineError(ValueError):
+    "Two runs of one seed come from machines that no reproduction record shows to give the same numbers."
+
+def machines(entry) -> dict:
+    "`{seed: machine}` of a results entry with a `machine` column; `{}` for one without (plain lists, older files)."
+    if not (isinstance(entry, dict) and entry.get('machine') and entry.get('seeds') is not None): return {}
+    return {_seed_key(s): m for s, m in zip(entry['seeds'], entry['machine']) if m}
+
+def linked(a:str, b:str, # two machines, as `machine_of` writes them
+           reproductions=(), # records `{'original': machine, 'here': machine, 'identical': bool, ...}`
+          ) -> bool:
+    "Whether runs on `a` and on `b` give the same numbers: the same machine, or a chain of records whose losses were identical."
+    edges = [(r['original'], r['here']) for r in reproductions if r.get('identical')]
+    seen, todo = {a}, [a]
+    while todo:
+        m = todo.pop()
+        for x, y in edges:
+            for u, v in ((x, y), (y, x)):
+                if u == m and v not in seen: seen.add(v); todo.append(v)
+    return b in seen
+
+
+# %% ../nbs/09_stats.ipynb #27683e78
+def check_same_machine(a, b, # two results entries (any form `per_seed` reads)
+                       seeds, # the seeds they are paired on
+                       reproductions=(), name:str='model', baseline_name:str='baseline'):
+    "Raise `CrossMachineError` if a seed of `seeds` ran on machines of `a` and `b` that `reproductions` does not link."
+    ma, mb = machines(a), machines(b)
+    cross = [(s, ma[s], mb[s]) for s in seeds if s in ma and s in mb and not linked(ma[s], mb[s], reproductions)]
+    if cross:
+        s, x, y = cross[0]
+        raise CrossMachineError(
+            f"{name} and {baseline_name} ran seed{'s' if len(cross) > 1 else ''} {', '.join(str(c[0]) for c in cross)} on different machines "
+            f"(seed {s}: {x}; {y}) and no reproduction record shows that they give the same numbers: re-run the pair on one machine, "
+            "or re-run the first epochs of one run on the other machine and commit the record (bench/reproduce.py), "
+            "or pair only the seeds that share a machine (`same_machine`)")
+
+def same_machine(a, b, # two results entries
+                 reproductions=()) -> tuple:
+    "`a` and `b` restricted to the seeds both have on linked machines (see `common_seeds`): the pairs `paired_gain` accepts."
+    ma, mb = machines(a), machines(b)
+    keep = [s for s in sorted(set(per_seed(a)) & set(per_seed(b))) if not (s in ma and s in mb) or linked(ma[s], mb[s], reproductions)]
+    pa, pb = per_seed(a), per_seed(b)
+    return (dict(acc=[pa[s] for s in keep], seeds=keep, machine=[ma.get(s) for s in keep]),
+            dict(acc=[pb[s] for s in keep], seeds=keep, machine=[mb.get(s) for s in keep]))
+
+
 # %% ../nbs/09_stats.ipynb #debf3cac
 BETTER, WORSE, SAME = 'better', 'worse', 'not distinguishable'
 ONE_SEED = 'no interval (one seed)'
@@ -76,6 +137,7 @@ def paired_gain(acc, # the model's accuracies (any form `per_seed` reads)
                 baseline, # the baseline's accuracies, for the same seeds
                 confidence:float=0.95, # of the interval
                 name:str='model', baseline_name:str='baseline', # for error messages
+                *, reproductions=(), # the results file's `reproductions`: records that two machines give the same numbers (see below)
                ) -> Gain:
     "Mean of the per-seed differences `acc − baseline`, its Student's t confidence interval and a verdict."
     if not 0 < confidence < 1: raise ValueError(f"confidence must be between 0 and 1, got {confidence}")
@@ -86,6 +148,7 @@ def paired_gain(acc, # the model's accuracies (any form `per_seed` reads)
     a, b = per_seed(acc, name), per_seed(baseline, baseline_name)
     seeds = tuple(s for s in a if s in b)
     if not seeds: raise ValueError(f"{name} (seeds {list(a)}) and {baseline_name} (seeds {list(b)}) share no seed: nothing to pair")
+    check_same_machine(acc, baseline, seeds, reproductions, name, baseline_name)
     d = np.array([a[s] - b[s] for s in seeds]); n, m = len(d), float(d.mean())
     if n == 1: return Gain(n=1, mean=m, **dict.fromkeys(('std', 'low', 'high', 'p'), float('nan')), verdict=ONE_SEED, confidence=confidence, seeds=seeds, diffs=tuple(d.tolist()))
     sd = float(d.std(ddof=1)); se = sd / math.sqrt(n)
@@ -167,7 +230,7 @@ def gain_table(results:dict, # model name -> per-seed accuracies (see `model_ent
     rows = []
     for k in [baseline] + [k for k in runs if k != baseline]:
         s = summarize(runs[k], k)
-        g = None if k == baseline else paired_gain(runs[k], runs[baseline], confidence, k, baseline)
+        g = None if k == baseline else paired_gain(runs[k], runs[baseline], confidence, k, baseline, reproductions=results.get('reproductions', ()))
         rows.append(dict(key=k, name=labels.get(k, k), n=s.n, mean=s.mean, std=s.std, gain=g))
     tested = [r for r in rows if r['gain'] is not None and r['gain'].defined]
     if family and len(tested) > 1:
@@ -225,7 +288,8 @@ def sweep_gains(sweep:dict, baseline:str='ce', confidence:float=0.95) -> dict:
     "The paired gain over `baseline` of every setting of the sweep, as `{(temperature, soft weight): Gain}`."
     runs = model_entries(sweep)
     if baseline not in runs: raise ValueError(f"the sweep has no baseline {baseline!r}; it has {list(runs)}")
-    return {k: paired_gain(v, runs[baseline], confidence, f"T={k[0]:g}, w={k[1]:g}", baseline) for k, v in sweep_cells(sweep).items()}
+    return {k: paired_gain(v, runs[baseline], confidence, f"T={k[0]:g}, w={k[1]:g}", baseline,
+                            reproductions=sweep.get('reproductions', ())) for k, v in sweep_cells(sweep).items()}
 
 # %% ../nbs/09_stats.ipynb #b649055b
 def plot_sweep(sweep:dict, # a results dict with the baseline and one entry per setting (see `sweep_cells`)
@@ -287,9 +351,10 @@ def common_seeds(a, # a results entry with per-seed accuracies (any form `per_se
 
 def paired_with(a, # a results entry
                 base, # the entry it is compared with, or None
-                confidence:float=0.95) -> Gain|None:
+                confidence:float=0.95,
+                *, reproductions=()) -> Gain|None:
     "`paired_gain(a, base)` over their shared seeds, or None when there is no `base` or no seed in common (an arm whose baseline has not run yet)."
-    return paired_gain(a, base, confidence) if base and set(per_seed(a)) & set(per_seed(base)) else None
+    return paired_gain(a, base, confidence, reproductions=reproductions) if base and set(per_seed(a)) & set(per_seed(base)) else None
 
 class Best(NamedTuple):
     "The arm `best_against` chose: its name and entry, the baseline it is paired with, and its paired gain over it."
@@ -299,9 +364,10 @@ def best_against(entries:dict, # name -> results entry: the candidate arms
                  baseline, # a function of a candidate's entry -> the entry it is compared with, or None
                  n:int=3, # the fewest seeds a candidate needs to be chosen
                  by:str='valid_acc', # the score that chooses (see `choose`)
-                 confidence:float=0.95) -> Best|None:
+                 confidence:float=0.95,
+                 *, reproductions=()) -> Best|None:
     "The candidate with `n` seeds or more that `choose` picks, its baseline and their paired gain; None when no candidate has `n` seeds."
     ok = {k: v for k, v in entries.items() if len(per_seed(v, k)) >= n}
     if not ok: return None
     k = choose(ok, by); v = ok[k]; b = baseline(v)
-    return Best(k, v, b, paired_with(v, b, confidence))
+    return Best(k, v, b, paired_with(v, b, confidence, reproductions=reproductions))

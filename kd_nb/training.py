@@ -20,9 +20,9 @@ from .memory import cache_nbytes, check_cache_fits
 # %% auto #0
 __all__ = ['SCHEDULES', 'STEP_AT', 'OPTIMIZERS', 'tta_forward', 'get_logits', 'evaluate', 'per_class_accuracy', 'save_checkpoint',
            'load_checkpoint', 'NonFiniteLossError', 'make_optimizer', 'TrainState', 'resume_from', 'TrainingStopped',
-           'stop_on_signals', 'stop_requested', 'train_epoch', 'epoch_record', 'DistributedStep', 'fit', 'train',
-           'teacher_logits', 'teacher_features', 'check_method', 'ViewLogits', 'distillation_step', 'TermProgress',
-           'train_kd']
+           'stop_after', 'stop_on_signals', 'stop_requested', 'train_epoch', 'epoch_record', 'DistributedStep', 'fit',
+           'train', 'teacher_logits', 'teacher_features', 'check_method', 'ViewLogits', 'distillation_step',
+           'TermProgress', 'train_kd']
 
 # %% ../nbs/07_training.ipynb #9973de15
 def _channels_last(model, device, precision) -> bool:
@@ -245,8 +245,17 @@ def resume_from(state:TrainState, # the state to load into, made by `TrainState.
 
 # %% ../nbs/07_training.ipynb #c3f6e1a9
 class TrainingStopped(Exception):
-    "Raised by `fit` when a stop signal came: the state at the step boundary is in `checkpoint`."
-    def __init__(self, msg:str, signum:int, checkpoint): super().__init__(msg); self.signum, self.checkpoint = signum, checkpoint
+    "Raised by `fit` when a stop signal came (`signum`), or after the epoch `KD_NB_STOP_AFTER` names (`signum` None): the state is in `checkpoint`."
+    def __init__(self, msg:str, signum:int|None, checkpoint): super().__init__(msg); self.signum, self.checkpoint = signum, checkpoint
+    @property
+    def exit_status(self) -> int: return 128 + self.signum if self.signum else 0   # a shell's status for a signal's stop; 0 for a planned one
+
+def stop_after() -> int|None:
+    "The epoch after which `fit` stops (raising `TrainingStopped`), from the environment variable `KD_NB_STOP_AFTER`; None when unset."
+    v = os.environ.get('KD_NB_STOP_AFTER', '').strip()
+    if not v: return None
+    if not v.isdigit() or int(v) < 1: raise ValueError(f"KD_NB_STOP_AFTER must be an epoch number >= 1, got {v!r}")
+    return int(v)
 
 _stops = dict(signum=None, depth=0)
 
@@ -398,6 +407,7 @@ def fit(model:nn.Module, # the model to train
        ) -> list:
     "Train `model` on `loss_fn` with Adam (or `optimizer`); returns the per-epoch history (a list of dicts). In a `kd_nb.distributed` run, with `DistributedDataParallel`."
     optimizer = None if optimizer == 'adam' else optimizer   # the default, named
+    until = stop_after()   # KD_NB_STOP_AFTER, checked before any work
     state = TrainState.create(model, loader, loss_fn, epochs, lr, device, precision=precision, extra=extra, schedule=schedule, optimizer=optimizer, callbacks=callbacks)
     state.scored_on = scored_on
     warn_unjoined(); several = world_size() > 1
@@ -412,13 +422,13 @@ def fit(model:nn.Module, # the model to train
     bars = not quiet and show_bars()
     mb = master_bar(range(state.epoch, epochs)) if bars else None
     with stop_on_signals() if checkpoint is not None else contextlib.nullcontext():
-        for _ in (mb if bars else range(state.epoch, epochs)): _fit_epoch(state, step, mb, epochs, valid_loader, desc, checkpoint=checkpoint, config=config, quiet=quiet, bars=bars)
+        for _ in (mb if bars else range(state.epoch, epochs)): _fit_epoch(state, step, mb, epochs, valid_loader, desc, checkpoint=checkpoint, config=config, quiet=quiet, bars=bars, until=until)
     for cb in state.callbacks:
         if hasattr(cb, 'after_fit'): cb.after_fit(state)
     if state.channels_last: model.to(memory_format=torch.contiguous_format)   # hand the model back in the usual layout
     return state.history
 
-def _fit_epoch(state, step, mb, epochs, valid_loader, desc, *, checkpoint, config, quiet, bars):
+def _fit_epoch(state, step, mb, epochs, valid_loader, desc, *, checkpoint, config, quiet, bars, until=None):
     t0 = time.perf_counter()
     sums = train_epoch(state, step, mb)
     if sums is None: _stopped(state, checkpoint, config, desc)
@@ -429,6 +439,9 @@ def _fit_epoch(state, step, mb, epochs, valid_loader, desc, *, checkpoint, confi
     if checkpoint is not None: state.save(checkpoint, config)
     for cb in state.callbacks:   # e.g. a tuner's pruning: it may raise to end the run here
         if hasattr(cb, 'after_epoch'): cb.after_epoch(state, rec)
+    if until is not None and state.epoch == until < epochs:   # KD_NB_STOP_AFTER: the first epochs only (a run in pieces, a reproduction check)
+        raise TrainingStopped(f"{desc}: stopped after epoch {until} of {epochs}, as KD_NB_STOP_AFTER asks" + (
+            f"; the state is saved in {checkpoint}: run again with resume=True to continue" if checkpoint is not None else ''), None, checkpoint)
 
 def _stopped(state, checkpoint, config, desc):
     "Save the state at this step boundary and raise `TrainingStopped`."
