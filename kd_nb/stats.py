@@ -55,7 +55,7 @@ def summarize(entry, # accuracies in any form `per_seed` reads
     a = np.array(list(per_seed(entry, name).values()))
     return Summary(len(a), float(a.mean()), float(a.std(ddof=1)) if len(a) > 1 else float('nan'))
 
-# %% ../nbs/09_stats.ipynb #de68b28c
+# %% ../nbs/09_stats.ipynb #7aaf2d10
 def machine_of(hardware:dict|None, # a run's `kd_nb.core.hardware_info()`, as a results file records it per session
                precision:str|None=None, # the run's precision: 'fp32', 'bf16', ...
               ) -> str:
@@ -67,7 +67,7 @@ def machine_of(hardware:dict|None, # a run's `kd_nb.core.hardware_info()`, as a 
     return f"{dev}, {kern}, {precision or 'precision not recorded'}"
 
 
-# %% ../nbs/09_stats.ipynb #24d7d4e1
+# %% ../nbs/09_stats.ipynb #8b8d2247
 class CrossMachineError(ValueError):
     "Two runs of one seed come from machines that no reproduction record shows to give the same numbers."
 
@@ -90,7 +90,7 @@ def linked(a:str, b:str, # two machines, as `machine_of` writes them
     return b in seen
 
 
-# %% ../nbs/09_stats.ipynb #27683e78
+# %% ../nbs/09_stats.ipynb #f7e3018f
 def check_same_machine(a, b, # two results entries (any form `per_seed` reads)
                        seeds, # the seeds they are paired on
                        reproductions=(), name:str='model', baseline_name:str='baseline'):
@@ -188,7 +188,7 @@ class StatsTable:
             acc = f"{r['mean']:.2f}" + (' (1 seed)' if r['n'] == 1 else f" ± {r['std']:.2f}")
             g = r['gain']
             fam = ([_p(r['holm']['p']), r['holm']['verdict']] if 'holm' in r else ['', '']) if self.family else []
-            if g is None: out.append([r['name'], str(r['n']), acc, '(baseline)', '', '', '', *fam]); continue
+            if g is None: out.append([r['name'], str(r['n']), acc, 'not paired: its runs and the baseline\'s came from different machines' if r.get('unpaired') else '(baseline)', '', '', '', *fam]); continue
             n = str(r['n']) if g.n == r['n'] else f"{r['n']} ({g.n} paired)"
             ci = f"[{g.low:+.2f}, {g.high:+.2f}]" if g.defined else '— (one seed)'
             out.append([r['name'], n, acc, f"{g.mean:+.2f}", ci, _p(g.p), g.verdict, *fam])
@@ -208,7 +208,7 @@ class StatsTable:
         clean = lambda d: {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in d.items()}
         return dict(baseline=self.baseline, confidence=self.confidence,
                     rows=[clean(dict(key=r['key'], name=r['name'], n=r['n'], mean=r['mean'], std=r['std'],
-                                     gain=None if r['gain'] is None else clean(g(r['gain'])), **({'holm': r['holm']} if 'holm' in r else {}))) for r in self.rows])
+                                     gain=None if r['gain'] is None else clean(g(r['gain'])), unpaired=r.get('unpaired', False), **({'holm': r['holm']} if 'holm' in r else {}))) for r in self.rows])
 
 # %% ../nbs/09_stats.ipynb #ee26deda
 def holm(ps:list) -> list:
@@ -217,6 +217,8 @@ def holm(ps:list) -> list:
     return [float(p) for p in multipletests(list(ps), method='holm')[1]] if len(ps) else []
 
 # %% ../nbs/09_stats.ipynb #52a1b456
+def _no_seed(e) -> bool: return isinstance(e, dict) and 'seeds' in e and not e['seeds']   # an entry left with no seed: nothing to pair
+
 def gain_table(results:dict, # model name -> per-seed accuracies (see `model_entries`)
                baseline:str='ce', # the model every other one is compared with
                confidence:float=0.95,
@@ -227,11 +229,12 @@ def gain_table(results:dict, # model name -> per-seed accuracies (see `model_ent
     runs = model_entries(results)
     if baseline not in runs: raise ValueError(f"the baseline {baseline!r} is not among the models {list(runs)}")
     labels = labels or {}
-    rows = []
+    rows, rp = [], results.get('reproductions', ())
     for k in [baseline] + [k for k in runs if k != baseline]:
-        s = summarize(runs[k], k)
-        g = None if k == baseline else paired_gain(runs[k], runs[baseline], confidence, k, baseline, reproductions=results.get('reproductions', ()))
-        rows.append(dict(key=k, name=labels.get(k, k), n=s.n, mean=s.mean, std=s.std, gain=g))
+        s, a, b = summarize(runs[k], k), runs[k], runs[baseline]
+        if machines(a) and machines(b): a, b = same_machine(a, b, rp)   # runs that record their machine: the seeds that pair
+        g = None if k == baseline or _no_seed(a) else paired_gain(a, b, confidence, k, baseline, reproductions=rp)
+        rows.append(dict(key=k, name=labels.get(k, k), n=s.n, mean=s.mean, std=s.std, gain=g, unpaired=k != baseline and g is None))
     tested = [r for r in rows if r['gain'] is not None and r['gain'].defined]
     if family and len(tested) > 1:
         for r, p in zip(tested, holm([r['gain'].p for r in tested])):
@@ -254,7 +257,7 @@ def plot_gains(results:dict, # model name -> per-seed accuracies, as for `gain_t
     allv += [r['mean'] + sg * r['std'] for r in rows if r['n'] > 1 for sg in (-1, 1)]   # the error bars fit too
     for yi, r in zip(y, rows):
         vals = list(per_seed(runs[r['key']]).values())
-        a1.barh(yi, r['mean'], color='tab:orange' if r['gain'] is None else VERDICT_COLORS[_verdict(r)], alpha=.6,
+        a1.barh(yi, r['mean'], color='silver' if r.get('unpaired') else 'tab:orange' if r['gain'] is None else VERDICT_COLORS[_verdict(r)], alpha=.6,
                 xerr=0 if r['n'] < 2 else r['std'], capsize=3)
         a1.plot(vals, yi + np.linspace(-.15, .15, len(vals)), 'k.', ms=4)
     lo, hi = min(allv), max(allv); pad = max(hi - lo, 1) * 0.15
@@ -345,16 +348,19 @@ def sweep_choice(sweep:dict, # a sweep whose cells carry `valid_acc`: one run wi
 def common_seeds(a, # a results entry with per-seed accuracies (any form `per_seed` reads)
                  b, # another one
                 ) -> tuple:
-    "`a` and `b` restricted to the seeds both have, in seed order: their pairs, as two `{'acc': [...], 'seeds': [...]}`."
+    "`a` and `b` restricted to the seeds both have, in seed order: their pairs, as two `{'acc': [...], 'seeds': [...]}` (with `machine` where they have it)."
     pa, pb = per_seed(a), per_seed(b); s = sorted(set(pa) & set(pb))
-    return dict(acc=[pa[x] for x in s], seeds=s), dict(acc=[pb[x] for x in s], seeds=s)
+    def keep(p, m): return dict(acc=[p[x] for x in s], seeds=s, **({'machine': [m.get(x) for x in s]} if m else {}))
+    return keep(pa, machines(a)), keep(pb, machines(b))
 
 def paired_with(a, # a results entry
                 base, # the entry it is compared with, or None
                 confidence:float=0.95,
                 *, reproductions=()) -> Gain|None:
-    "`paired_gain(a, base)` over their shared seeds, or None when there is no `base` or no seed in common (an arm whose baseline has not run yet)."
-    return paired_gain(a, base, confidence, reproductions=reproductions) if base and set(per_seed(a)) & set(per_seed(base)) else None
+    "`paired_gain(a, base)` over the seeds they share on one machine (`same_machine`), or None when there is no `base` or no such seed (an arm whose baseline has not run yet)."
+    if not base: return None
+    a, base = same_machine(a, base, reproductions)
+    return paired_gain(a, base, confidence, reproductions=reproductions) if a['seeds'] else None
 
 class Best(NamedTuple):
     "The arm `best_against` chose: its name and entry, the baseline it is paired with, and its paired gain over it."
