@@ -36,7 +36,8 @@ import tutorial_pipeline as tutorial
 from kd_nb.core import get_device, seed_everything, hardware_info, resolve_precision
 from kd_nb.data import load_arrays, get_loaders
 from kd_nb.models import StudentModel
-from kd_nb.training import train, train_kd, evaluate, teacher_logits
+from kd_nb.training import train, train_kd, evaluate
+from kd_nb.teacher_outputs import teacher_logits
 from kd_nb.experiment import Config, get_teacher, teacher_key, default_cache_dir
 
 from seeded_runs import SHARED_DATA, data_dir_from   # one rule for where the data is, in every script

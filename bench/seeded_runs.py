@@ -27,7 +27,8 @@ from kd_nb.core import get_device, seed_everything, hardware_info, resolve_preci
 from kd_nb.data import load_arrays, get_loaders, get_data_dir, holdout
 from kd_nb.models import StudentModel, count_params, models_for
 from kd_nb.methods import parse_methods
-from kd_nb.training import evaluate, teacher_logits, teacher_features
+from kd_nb.training import evaluate
+from kd_nb.teacher_outputs import teacher_logits, teacher_features
 from kd_nb.experiment import Config, StudentPlan, get_teacher, teacher_key, train_student
 from kd_nb.stats import machine_of
 

@@ -19,7 +19,9 @@ from .sources import load_folder
 from .models import count_params, models_for, build_model, check_model_name
 from .methods import parse_methods, Distiller
 from .fast_teacher import train_fast_teacher
-from .training import SCHEDULES, OPTIMIZERS, train, train_kd, evaluate, per_class_accuracy, get_logits, check_method, teacher_features, teacher_logits
+from .training import SCHEDULES, OPTIMIZERS, train, train_kd, evaluate, per_class_accuracy, check_method
+from .inference import get_logits
+from .teacher_outputs import outputs_once
 from .export import export_onnx, latency_table, LatencyTable
 from .stats import gain_table
 from .report import plot_curves, plot_acc_vs_params, plot_per_class, NAMES
@@ -471,7 +473,7 @@ def _outputs_once(teacher, loader, distillers, cfg:Config, device, prec):
     "The teacher's outputs for the training images (with every layer a method taps), once for every student; None with `cfg.augment` or views: it runs live, or they carry them."
     if cfg.augment or cfg.views: return None
     layers = list(dict.fromkeys(n for d in distillers for n in d.teacher_layers))
-    return teacher_features(teacher, loader, layers, device, prec) if layers else teacher_logits(teacher, loader, device, prec)
+    return outputs_once(teacher, loader, layers, device, prec)
 
 # %% ../nbs/12_experiment.ipynb #4928d3f2
 _OUTPUTS = ('run.json', 'results.json', 'checkpoints', '*.pt', '*.onnx', '*.png')   # what `compare` writes in an output folder

@@ -13,71 +13,16 @@ import torch.nn.functional as F
 from fastprogress.fastprogress import master_bar, progress_bar
 from .core import get_device, resolve_precision, autocast, show_bars, evaluating, atomic_write, check_number, OneOf
 from .data import TensorLoader
-from .distributed import world_size, is_main, share, all_gather_cat, all_reduce_sum, on_main, check_shareable, rank_rng, warn_unjoined
-from .methods import Tap, Tapped, Distiller, as_distiller, find_layer
-from .memory import cache_nbytes, check_cache_fits
+from .distributed import world_size, is_main, all_reduce_sum, on_main, check_shareable, rank_rng, warn_unjoined
+from .methods import Tap, Distiller, as_distiller, find_layer
+from .inference import channels_last_ok, to_channels_last, get_logits
+from .teacher_outputs import TeacherOutputs, teacher_outputs_for
 
 # %% auto #0
-__all__ = ['SCHEDULES', 'STEP_AT', 'OPTIMIZERS', 'tta_forward', 'get_logits', 'evaluate', 'per_class_accuracy', 'save_checkpoint',
-           'load_checkpoint', 'NonFiniteLossError', 'make_optimizer', 'TrainState', 'resume_from', 'TrainingStopped',
-           'stop_after', 'stop_on_signals', 'stop_requested', 'train_epoch', 'epoch_record', 'DistributedStep', 'fit',
-           'train', 'teacher_logits', 'teacher_features', 'check_method', 'ViewLogits', 'distillation_step',
-           'TermProgress', 'train_kd']
-
-# %% ../nbs/07_training.ipynb #9973de15
-def _channels_last(model, device, precision) -> bool:
-    "Whether `model` runs channels-last: a convolutional model, on a CPU for inference or under mixed precision."
-    return any(isinstance(m, nn.Conv2d) for m in model.modules()) and (device.type == 'cpu' or precision != 'fp32')
-
-def _cl(xb, on:bool):
-    "A 4-d batch in channels-last layout when `on`."
-    return xb.contiguous(memory_format=torch.channels_last) if on and xb.ndim == 4 else xb
-
-def _for_inference(model, device, precision='fp32'):
-    "An eval-mode channels-last copy of `model` where that is faster (see `_channels_last`); else, or if it cannot be copied, `model`."
-    if not _channels_last(model, device, precision): return model
-    try: return copy.deepcopy(model).eval().to(memory_format=torch.channels_last)
-    except Exception: return model
-
-def tta_forward(model:nn.Module, x:torch.Tensor, # a batch of normalised images
-                level:int=0, # 0: none; 1: the image and its mirror; 2: also both of them moved by one pixel up-left and down-right
-               ) -> torch.Tensor:
-    "`model`'s logits (float32) for `x` with airbench's test-time augmentation: level 1 averages the two mirrors, level 2 adds the mean of the four translated views at half weight."
-    if level not in (0, 1, 2): raise ValueError(f"tta must be 0 (none), 1 (mirror) or 2 (mirror and translate), got {level!r}")
-    mirror = lambda z: 0.5 * model(z).float() + 0.5 * model(z.flip(-1)).float()
-    if level == 0: return model(x).float()
-    if level == 1: return mirror(x)
-    p, (h, w) = F.pad(x, (1, 1, 1, 1), mode='reflect'), x.shape[-2:]
-    return 0.5 * mirror(x) + 0.25 * (mirror(p[..., :h, :w]) + mirror(p[..., 2:, 2:]))
-
-@torch.no_grad()
-def get_logits(model:nn.Module, # the model to run
-               loader, # a `TensorLoader` (read in dataset order) or any iterable of `(x, y)`
-               device=None, # default: where the model's parameters are
-               batch_size:int=64, # batch size for a `TensorLoader` (on a CPU, larger batches are slower per image)
-               quiet:bool=True, # show a progress bar unless True
-               parent=None, # a fastprogress `master_bar` to show the bar under
-               *, precision:str='auto', # 'auto', 'fp32', 'bf16' or 'fp16' (see `kd_nb.core.resolve_precision`); logits come back in fp32
-               tta:int=0, # test-time augmentation (see `tta_forward`): 0 none, 1 mirror, 2 mirror and translate
-              ) -> tuple:
-    "The model's logits (float32) and the labels for every item of `loader`, in eval mode, without gradients (shared out over the processes of a `kd_nb.distributed` run for a `TensorLoader`)."
-    device = torch.device(device) if device else next(model.parameters()).device
-    if tta not in (0, 1, 2): raise ValueError(f"tta must be 0 (none), 1 (mirror) or 2 (mirror and translate), got {tta!r}")
-    prec = resolve_precision(precision, device)
-    with evaluating(model):
-        m = _for_inference(model, device, prec)
-        cl = m is not model
-        tl = isinstance(loader, TensorLoader)
-        rows = share(loader.n) if tl and 1 < world_size() <= loader.n else None   # several processes: each runs its share
-        batches = loader.ordered(batch_size, rows) if tl else loader
-        n = len(range(loader.n)[rows]) if rows is not None else loader.n if tl else None
-        if not quiet: batches = progress_bar(batches, total=-(-n // batch_size) if tl else len(loader), parent=parent, leave=False)
-        outs, ys = [], []
-        for xb, yb in batches:
-            with autocast(prec, device): outs.append(tta_forward(m, _cl(xb.to(device), cl), tta))
-            ys.append(yb.to(device))
-    if rows is not None: return all_gather_cat(torch.cat(outs)), all_gather_cat(torch.cat(ys))   # every process gets all of them
-    return torch.cat(outs), torch.cat(ys)
+__all__ = ['SCHEDULES', 'STEP_AT', 'OPTIMIZERS', 'evaluate', 'per_class_accuracy', 'save_checkpoint', 'load_checkpoint',
+           'NonFiniteLossError', 'make_optimizer', 'TrainState', 'resume_from', 'TrainingStopped', 'stop_after',
+           'stop_on_signals', 'stop_requested', 'train_epoch', 'epoch_record', 'DistributedStep', 'fit', 'train',
+           'check_method', 'distillation_step', 'TermProgress', 'train_kd']
 
 # %% ../nbs/07_training.ipynb #bcbac84f
 def evaluate(model:nn.Module, # the model to evaluate
@@ -200,7 +145,7 @@ class TrainState:
         _check_run(epochs, lr, schedule, optimizer)
         total_steps = epochs * _steps_per_epoch(loader) if schedule or optimizer is not None or callbacks else 0
         device = get_device(device); prec = resolve_precision(precision, device); model.to(device)
-        cl = prec != 'fp32' and _channels_last(model, device, prec)   # fp32 keeps the default layout: the tutorial's arithmetic
+        cl = prec != 'fp32' and channels_last_ok(model, device, prec)   # fp32 keeps the default layout: the tutorial's arithmetic
         if cl: model.to(memory_format=torch.channels_last)
         if extra is not None: extra.to(device)
         if callable(optimizer): opt, sched = optimizer(model, extra, lr, max(total_steps, 1))
@@ -305,7 +250,7 @@ def train_epoch(state:TrainState, # the run
     batches = _batches(state.loader) if step is None else step.batches(state)
     for i, (xb, yb, idx, nb, total) in enumerate(progress_bar(batches, total=len(state.loader), parent=bar) if bar is not None else batches):
         if i < state.step: continue   # done before a stop
-        xb, yb = _cl(xb.to(dev, non_blocking=True), state.channels_last), yb.to(dev, non_blocking=True)
+        xb, yb = to_channels_last(xb.to(dev, non_blocking=True), state.channels_last), yb.to(dev, non_blocking=True)
         with autocast(state.precision, dev): out = state.loss_fn(model, xb, yb, idx) if step is None else step(xb, yb, idx)
         loss, logits = out[0], out[1]
         if step is not None: loss = step.weigh(loss, nb, total)
@@ -478,31 +423,6 @@ def train(model:nn.Module, # the model to train
     t = _view_targets(loader)
     return fit(model, loader, _ce if t is None else _mixed_ce(t), epochs, lr, device, **kwargs)
 
-# %% ../nbs/07_training.ipynb #0bac78ee
-def teacher_logits(teacher:nn.Module, # the trained teacher
-                   loader:TensorLoader, # the training data
-                   device=None,
-                   precision:str='auto', # the precision the teacher runs in; the logits are stored in float32
-                  ) -> torch.Tensor:
-    "The teacher's logits (float32) for every training image, in dataset order: one eval-mode pass without gradients."
-    return get_logits(teacher, loader, device, precision=precision)[0].detach()
-
-def teacher_features(teacher:nn.Module, # the trained teacher
-                     loader:TensorLoader, # the training data
-                     layers, # the teacher's layers to keep, as `named_modules()` names them
-                     device=None, # default: where the teacher's parameters are
-                     precision:str='auto', # the precision the teacher runs in; the outputs are stored in float32
-                    ) -> dict:
-    "The teacher's logits and `layers`' outputs (float32) for every image, in dataset order: `dict(logits=..., features={layer: ...})`."
-    if not isinstance(loader, TensorLoader): raise ValueError("teacher_features reads the images in dataset order: it needs a kd_nb TensorLoader")
-    device = torch.device(device) if device else next(teacher.parameters()).device
-    tp = Tapped(teacher, layers)
-    shapes = tp.probe(next(loader.ordered(2))[0].to(device))
-    check_cache_fits(cache_nbytes(shapes, loader.n), device, f"the teacher's logits and {', '.join(map(repr, tp.layers))} outputs "
-                     f"({sum(math.prod(s) for s in shapes.values()):,} numbers per image) for {loader.n:,} images")
-    logits, feats = tp.split(get_logits(tp, loader, device, precision=precision)[0])
-    return dict(logits=logits, features=feats)
-
 # %% ../nbs/07_training.ipynb #a1564238
 def _two_images(loader, device):
     return next(iter(loader.ordered(2) if isinstance(loader, TensorLoader) else loader))[0][:2].to(device)
@@ -527,63 +447,15 @@ def check_method(method, # what `train_kd(method=...)` takes: a name or spec, a 
     _setup(dist, teacher, student, loader, device)
     return dist
 
-# %% ../nbs/07_training.ipynb #e369d820
-def _fixed_inputs(loader): return isinstance(loader, TensorLoader) and not loader.augment and loader.views is None  # the same images every epoch
-
-class ViewLogits:
-    "The cached teacher logits of a loader of stored views, looked up as `outputs[0][idx]`: each image's logits for the view its epoch picks."
-    def __init__(self, loader, device): self.loader, self.device = loader, device
-    def __getitem__(self, idx): return self.loader.views.teacher_logits(idx, self.loader.view_ids(idx)).to(self.device)
-
-def _check_logits(outputs, loader, k):
-    if not _fixed_inputs(loader):
-        raise ValueError("teacher_outputs need a TensorLoader without augmentation: with augmentation the teacher must see each "
-                         "epoch's new images, so leave teacher_outputs=None and it runs live")
-    if not isinstance(outputs, torch.Tensor) or tuple(outputs.shape) != (loader.n, k):
-        got = tuple(outputs.shape) if isinstance(outputs, torch.Tensor) else type(outputs).__name__
-        raise ValueError(f"teacher_outputs must be the teacher's logits for this loader's {loader.n} images × {k} classes "
-                         f"(from teacher_logits(teacher, loader)), got {got}")
-
-def _given_outputs(outputs, loader, k, layers, device) -> tuple:
-    "Logits and features from `teacher_outputs` (a logits tensor, or `teacher_features`' dict), checked against the method."
-    logits, have = (outputs.get('logits'), outputs.get('features', {})) if isinstance(outputs, dict) else (outputs, {})
-    if isinstance(outputs, dict) and logits is None:
-        raise ValueError("teacher_outputs as a dict must be teacher_features(...)'s: {'logits': ..., 'features': {...}}")
-    missing = [n for n in layers if n not in have]
-    if missing and not isinstance(outputs, dict):
-        raise ValueError(f"teacher_outputs holds only the teacher's logits, and the method also needs the outputs of the teacher's layers "
-                         f"{layers}: pass teacher_features(teacher, loader, {layers}) or leave teacher_outputs=None")
-    if missing: raise ValueError(f"teacher_outputs has no features for the teacher's layers {missing} that the method taps; "
-                                 f"compute them with teacher_features(teacher, loader, {layers}) or leave teacher_outputs=None")
-    for n in layers:
-        if have[n].shape[0] != loader.n: raise ValueError(f"teacher_outputs' features of {n!r} are for {have[n].shape[0]} images, the loader has {loader.n}")
-    _check_logits(logits, loader, k)
-    return logits.detach().float().to(device), {n: have[n].detach().float().to(device) for n in layers}
-
-def _teacher_outputs(dist, teacher, loader, given, cache:bool, k:int, *, device, prec) -> tuple|None:
-    "`(logits, features)` for every training image: `given`, checked, or computed once; None when the teacher must run live."
-    if given is not None: return _given_outputs(given, loader, k, dist.teacher_layers, device)
-    if cache and getattr(loader, 'views', None) is not None and not dist.teacher_layers: return ViewLogits(loader, device), {}   # stored views: their logits
-    if not (cache and _fixed_inputs(loader)): return None
-    if not dist.teacher_layers: return teacher_logits(teacher, loader, device, prec), {}
-    out = teacher_features(teacher, loader, dist.teacher_layers, device, prec)
-    return out['logits'], out['features']
-
 # %% ../nbs/07_training.ipynb #a3740202
 def distillation_step(dist:Distiller, # the method, set up (see `check_method`)
-                      teacher:nn.Module, # the frozen teacher, in eval mode
-                      outputs:tuple|None, # `(logits, features)` of every training image, or None: the teacher runs on each batch
-                      device=None, precision:str='fp32', # where and how a live teacher runs
+                      outputs:TeacherOutputs, # where the teacher's outputs for a batch come from (`kd_nb.teacher_outputs.teacher_outputs_for`)
                       targets=None, # `targets(idx, classes)`: the label term's targets when they are not the labels (mixed views; see `_view_targets`)
                      ):
-    "The `loss_fn` of `fit` for distillation: `(loss, student logits, terms)`, the teacher's outputs looked up by index or computed live."
-    live = teacher if outputs is not None or precision == 'fp32' else _for_inference(teacher, torch.device(device), precision)
+    "The `loss_fn` of `fit` for distillation: `(loss, student logits, terms)`, the teacher's outputs read from `outputs`."
     def loss_fn(model, x, y, idx):
         with Tap(model, dist.student_layers, 'student') as ts: logits = model(x)
-        if outputs is not None: t, f = outputs[0][idx], {n: v[idx] for n, v in outputs[1].items()}
-        else:
-            with torch.no_grad(), Tap(live, dist.teacher_layers, 'teacher') as tt: t = live(x)
-            f = tt.outputs()
+        t, f = outputs(x, idx)
         loss, terms = dist(logits, t, y, ts.outputs(), f, ce_target=None if targets is None else targets(idx, logits.shape[1]))
         return loss, logits, terms
     return loss_fn
@@ -613,15 +485,15 @@ def train_kd(teacher:nn.Module, # the trained teacher; frozen, in eval mode
     device = get_device(device); prec = resolve_precision(precision, device); teacher.to(device).eval(); student.to(device)
     dist = as_distiller(method); k = _setup(dist, teacher, student, loader, device)   # every check before any work
     t0 = time.perf_counter()
-    outputs = _teacher_outputs(dist, teacher, loader, teacher_outputs, cache_teacher, k, device=device, prec=prec)
+    outputs = teacher_outputs_for(teacher, loader, dist.teacher_layers, teacher_outputs, classes=k, cache=cache_teacher, device=device, precision=prec)
     teacher_seconds = time.perf_counter() - t0
-    if outputs is None and getattr(loader, 'views', None) is not None and not kwargs.get('quiet'):
+    if outputs.kind == 'live' and getattr(loader, 'views', None) is not None and not kwargs.get('quiet'):
         print(f"note: {dist.label} " + (f"taps the teacher's layers {dist.teacher_layers}" if dist.teacher_layers else "was asked for a live teacher") +
               ": the teacher runs on each stored view, every epoch")
     kwargs['config'] = dict(kwargs.get('config') or {}, method=dist.settings(), teacher=type(teacher).__name__)
     if dist.needs_progress: kwargs['callbacks'] = [*kwargs.get('callbacks', ()), TermProgress(dist)]   # its terms warm up
-    hist = fit(student, loader, distillation_step(dist, teacher, outputs, device, prec, _view_targets(loader)), epochs, lr, device,
+    hist = fit(student, loader, distillation_step(dist, outputs, _view_targets(loader)), epochs, lr, device,
                desc=kwargs.pop('desc', 'kd'), precision=prec, extra=dist, **kwargs)
-    for h in hist: h['teacher_cached'] = outputs is not None
+    for h in hist: h['teacher_cached'] = outputs.kind != 'live'
     if hist: hist[0]['teacher_pass_seconds'] = teacher_seconds
     return hist

@@ -12,7 +12,7 @@ from fastprogress.fastprogress import progress_bar
 from .core import atomic_write, cache_lock, evaluating, format_bytes, get_device, resolve_precision, show_bars
 from .data import ViewSpec, Views, make_views
 from .memory import check_views_fit
-from .training import get_logits
+from .inference import get_logits
 
 # %% auto #0
 __all__ = ['VIEWS_VERSION', 'weights_fingerprint', 'loader_fingerprint', 'view_key', 'outputs_fingerprint', 'build_views',
