@@ -43,6 +43,7 @@ from kd_nb.models import build_model, count_params, models_for
 from kd_nb.training import train, train_kd, evaluate, load_checkpoint, TrainingStopped
 from kd_nb.experiment import StudentRun, default_cache_dir, load_teacher
 from kd_nb.views import view_cache, weights_fingerprint, outputs_fingerprint
+from kd_nb.stats import machine_of
 
 OUT = RESULTS/'cifar100_res56_res20.json'
 WEIGHTS = RESULTS/'cifar100_resnet56.safetensors'
@@ -131,6 +132,8 @@ class Benchmark:
             if a.out == OUT and PROGRESS.exists() and (not ck.exists() or epochs_in(PROGRESS) > epochs_in(ck)):   # the committed checkpoint is further on
                 a.work.mkdir(parents=True, exist_ok=True); shutil.copyfile(PROGRESS, ck)
                 print(f"copied the committed checkpoint {PROGRESS.name} ({epochs_in(ck)} epochs) to {ck}", flush=True)
+            res['sessions'][-1]['teacher_from_epoch'] = epochs_in(ck) if ck.exists() else 0   # which epochs ran on this session's machine
+            save_results(a.out, res)
             seed_everything(TEACHER_SEED); t = build_model(TEACHER, **models_for(self.data.info))
             dl = get_loaders(self.data, PROTOCOL['batch_size'], device=self.device, seed=TEACHER_SEED, augment=True)[0]
             print(f"training the teacher {TEACHER} ({count_params(t):,} parameters) for {a.epochs} epochs; checkpoints in {a.work}", flush=True)
@@ -195,12 +198,22 @@ def show_plan(a, res:dict, plan:list):
         done = has_run(res, k, s)
         print(f"  {k} seed {s}: " + (f"done, {res[k]['acc'][res[k]['seeds'].index(s)]:.2f}% test (last epoch)" if done else 'to do'))
 
+def warn_split_seeds(res:dict, plan:list, here:str):
+    "Say which seeds have arms done on another machine than this one: their arms done here will not pair with those (`kd_nb.stats.same_machine`)."
+    for s in sorted({seed for _, seed, _, _ in plan}):
+        other = {m for k in ARMS if k in res for sd, m in zip(res[k]['seeds'], res[k].get('machine') or []) if sd == s and m and m != here}
+        todo = [k for k, sd, _, _ in plan if sd == s and not has_run(res, k, sd)]
+        if other and todo:
+            print(f"warning: seed {s}'s arms done so far ran on {', '.join(sorted(other))}; this machine is {here}: its {', '.join(todo)} "
+                  "will not pair with them unless bench/reproduce.py records that the two machines give the same numbers", flush=True)
+
 def main(argv=None):
     a = parse_args(argv); b = Benchmark(a)
     res = load_results(a.out, b.settings()); plan = plan_of(a)
     if a.plan: show_plan(a, res, plan); return res
     start_session(res); res.update(description=__doc__.split('\n\n')[0], published=PUBLISHED, arms=ARMS, n_train=len(b.data.y_train), n_test=len(b.data.y_test))
     save_results(a.out, res); b.res = res
+    warn_split_seeds(res, plan, machine_of(res['sessions'][-1]['hardware'], b.prec))
     try:
         b.teacher(res)
         run_plan(b, res, a.out, plan)
