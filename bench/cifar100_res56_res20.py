@@ -41,7 +41,8 @@ from kd_nb.core import get_device, seed_everything, hardware_info
 from kd_nb.data import load_arrays, synthetic_arrays, get_loaders, ViewSpec, Views, make_views
 from kd_nb.models import build_model, count_params, models_for
 from kd_nb.training import train, train_kd, evaluate, load_checkpoint, TrainingStopped
-from kd_nb.experiment import StudentRun, default_cache_dir, load_teacher
+from kd_nb.students import StudentRun
+from kd_nb.teachers import default_cache_dir, load_teacher
 from kd_nb.views import view_cache, weights_fingerprint, outputs_fingerprint
 from kd_nb.stats import machine_of
 

@@ -3,7 +3,7 @@ test-time augmentation, and the training time of each.
 
     python bench/fast_teacher.py [--seeds 2] [--first-seed 42] [--epochs 10] [--subset N --test-subset N --out PATH]
 
-Each seed S is `kd_nb.experiment.get_teacher(data, Config(teacher_arch='airbench94', seed=S))`: the road a comparison
+Each seed S is `kd_nb.teachers.get_teacher(data, Config(teacher_arch='airbench94', seed=S))`: the road a comparison
 takes, so each teacher lands in kd_nb's teacher cache, where the students of later runs find it (seed 42 is
 `Config`'s default). Its training time (`seconds`) is `fit`'s, without evaluation; `acc` is the test accuracy without
 test-time augmentation, `acc_tta` with airbench's (level 2: mirror and translate). The results are rewritten after
@@ -22,7 +22,8 @@ from kd_nb.core import get_device
 from kd_nb.data import load_arrays, get_loaders
 from kd_nb.models import count_params
 from kd_nb.training import evaluate, TrainingStopped, stop_on_signals
-from kd_nb.experiment import Config, default_cache_dir, get_teacher, teacher_key
+from kd_nb.config import Config
+from kd_nb.teachers import default_cache_dir, get_teacher, teacher_key
 
 OUT = RESULTS/'fast_teacher_cifar10.json'
 

@@ -2,7 +2,7 @@
 
     python bench/kd_speed.py [--subset N] [--epochs N] [--data-dir D] [--teacher-epochs N] [--test-subset N] [--json PATH]
 
-Both pipelines distil from one trained teacher, from `kd_nb.experiment.get_teacher` (reused from the teacher cache,
+Both pipelines distil from one trained teacher, from `kd_nb.teachers.get_teacher` (reused from the teacher cache,
 `$KD_NB_CACHE` or ~/.cache/kd_nb/teachers, when one matches the data and settings), so the teacher's training is not
 part of the comparison. Then, in this one process:
 
@@ -38,7 +38,8 @@ from kd_nb.data import load_arrays, get_loaders
 from kd_nb.models import StudentModel
 from kd_nb.training import train, train_kd, evaluate
 from kd_nb.teacher_outputs import teacher_logits
-from kd_nb.experiment import Config, get_teacher, teacher_key, default_cache_dir
+from kd_nb.config import Config
+from kd_nb.teachers import get_teacher, teacher_key, default_cache_dir
 
 from seeded_runs import SHARED_DATA, data_dir_from   # one rule for where the data is, in every script
 

@@ -7,9 +7,9 @@ setting chosen on a validation split, the test set only reporting.
 Data: CIFAR-10's 50,000 training images less a validation split of 5,000 (`kd_nb.data.holdout`: stratified, seed 0),
 so every student trains on 45,000; it is evaluated on the split after every epoch and at the end, and on the 10,000
 test images at the end. The students are the tutorial's (267,738 parameters) with the patient recipe's schedule
-(`kd_nb.experiment.RECIPES['patient']`: Adam, OneCycle up to 3e-3, batches of 64). For each seed every arm's student
+(`kd_nb.config.RECIPES['patient']`: Adam, OneCycle up to 3e-3, batches of 64). For each seed every arm's student
 is built right after `seed_everything(seed)` (the same initial weights) and gets a loader seeded with the seed: the
-arms are paired. One student is one `kd_nb.experiment.train_student` of a `StudentPlan`, as in `compare`.
+arms are paired. One student is one `kd_nb.students.train_student` of a `StudentPlan`, as in `compare`.
 
 The arms (`--plan` lists them with what is done):
 1. Choices, at `--candidate-epochs` (30) on the first seed, by validation accuracy: function matching (KL to the
@@ -48,7 +48,9 @@ from kd_nb.data import load_arrays, get_loaders, holdout
 from kd_nb.models import count_params
 from kd_nb.methods import parse_methods
 from kd_nb.training import evaluate, TrainingStopped
-from kd_nb.experiment import RECIPES, Config, StudentPlan, default_cache_dir, load_teacher, teacher_key, train_student, _view_spec
+from kd_nb.config import RECIPES, Config, view_spec
+from kd_nb.students import StudentPlan, train_student
+from kd_nb.teachers import default_cache_dir, load_teacher, teacher_key
 from kd_nb.views import view_cache, weights_fingerprint
 
 OUT = RESULTS/'patience_cifar10.json'
@@ -185,7 +187,7 @@ class Patience:
         key = (which, mixup)
         if key not in self._views:
             cfg = Config(views=self.a.views, mixup=mixup, seed=42)   # `compare`'s view spec: the same cache as a patient comparison's
-            v, rec = view_cache(self.teacher(which), self.train_dl, _view_spec(cfg), self.a.cache, self.prec, self.device)
+            v, rec = view_cache(self.teacher(which), self.train_dl, view_spec(cfg), self.a.cache, self.prec, self.device)
             self._views[key] = v
             self.views_info[f"{which}{'_mixup' if mixup else ''}"] = {k_: rec[k_] for k_ in ('key', 'spec', 'n', 'nbytes', 'seconds', 'precision', 'reused')}
         return self._views[key].first(k)

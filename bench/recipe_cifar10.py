@@ -20,7 +20,7 @@ The tutorial's student architecture (267,738 parameters) throughout; each row ad
                              weight 0.75, label weight 0.25, as in the cell; kd_sweep_cifar10_valid.json)
 
 The first row of the page's table, the tutorial's own student, is `"ce"` of nbs/results/methods_cifar10.json (same
-seeds, same initial weights). Every row's student for seed S is one `kd_nb.experiment.train_student`: built right after
+seeds, same initial weights). Every row's student for seed S is one `kd_nb.students.train_student`: built right after
 `seed_everything(S)`, so all rows start from the same weights, on a loader seeded with S. Both teachers come from
 kd_nb's teacher cache (trained once, in the precision `auto` picks). The results, rewritten after every student, go to
 nbs/results/recipe_cifar10.json in the layout of the other seeded files (`{row: {"acc": [...], "seeds": [...],
@@ -39,7 +39,9 @@ from kd_nb.core import get_device
 from kd_nb.data import load_arrays, get_loaders
 from kd_nb.models import count_params
 from kd_nb.training import evaluate
-from kd_nb.experiment import Config, RECIPES, StudentPlan, recipe, get_teacher, teacher_key, train_student
+from kd_nb.config import Config, RECIPES, recipe
+from kd_nb.students import StudentPlan, train_student
+from kd_nb.teachers import get_teacher, teacher_key
 
 ROWS = ('augment', 'schedule', 'distil_strong', 'distil_tutorial_teacher', 'kd_strong', 'kd_valid')
 R = RECIPES['strong']

@@ -3,11 +3,11 @@ results file, shared by bench/methods_cifar10.py (every distillation method), be
 soft-target weight), bench/tutorial_variants.py (the tutorial's two variants) and bench/recipe_cifar10.py (the recipe's
 ingredients).
 
-The training itself is kd_nb's: each student is one `kd_nb.experiment.train_student` of a `StudentPlan`, as in `compare`.
+The training itself is kd_nb's: each student is one `kd_nb.students.train_student` of a `StudentPlan`, as in `compare`.
 For each seed, every student (the plain cross-entropy one and one per method or setting) is built right after
 `seed_everything(seed)`, so all start from the same initial weights and the same random stream (dropout), and each gets
 its own training loader seeded with `seed`, so all see the same batches in the same order. `Bench`'s teacher is the
-tutorial's, from `kd_nb.experiment.get_teacher` (trained once, then reused from the teacher cache), and its outputs for the
+tutorial's, from `kd_nb.teachers.get_teacher` (trained once, then reused from the teacher cache), and its outputs for the
 training images are computed once and handed to every distilled student (`teacher_outputs`); the recipe's script has a
 `Recipe` of its own (two teachers, running live on augmented batches) with the same two methods, `student` and `record`.
 
@@ -29,7 +29,9 @@ from kd_nb.models import StudentModel, count_params, models_for
 from kd_nb.methods import parse_methods
 from kd_nb.training import evaluate
 from kd_nb.teacher_outputs import teacher_logits, teacher_features
-from kd_nb.experiment import Config, StudentPlan, get_teacher, teacher_key, train_student
+from kd_nb.config import Config
+from kd_nb.students import StudentPlan, train_student
+from kd_nb.teachers import get_teacher, teacher_key
 from kd_nb.stats import machine_of
 
 REPO = Path(__file__).resolve().parents[1]

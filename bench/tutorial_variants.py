@@ -9,7 +9,7 @@ with a FitNets-style regressor from the student's feature map to the teacher's (
 are trained with kd_nb, the models untouched: the variants are `kd_nb.methods.Cosine` and `kd_nb.methods.FitNet` with
 their defaults (the tutorial's: both networks' `features`, hidden-representation / feature-map weight 0.25,
 cross-entropy weight 0.75, a 3×3 convolution 16 -> 32 channels as FitNet's regressor), each student trained by
-`kd_nb.experiment.train_student`. The settings are the tutorial's: the teacher from `kd_nb.experiment.get_teacher`
+`kd_nb.students.train_student`. The settings are the tutorial's: the teacher from `kd_nb.teachers.get_teacher`
 (10 epochs, trained once and then reused from the teacher cache), 10 epochs per student, batch 64, Adam at 1e-3.
 
 For each seed the four students ("ce", "kd", "cosine", "fitnet") start from the same initial weights and see the same

@@ -25,7 +25,7 @@ from kd_nb.core import get_device, seed_everything, resolve_precision
 from kd_nb.data import load_arrays, get_loaders, ViewSpec
 from kd_nb.models import TeacherModel, StudentModel
 from kd_nb.training import train, train_kd
-from kd_nb.experiment import load_teacher
+from kd_nb.teachers import load_teacher
 from kd_nb.views import view_cache
 from kd_speed import hardware   # one description of the machine for every speed script
 from seeded_runs import SHARED_DATA, data_dir_from

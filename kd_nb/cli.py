@@ -10,7 +10,8 @@ import torch.distributed
 from .core import Number, OneOf, settings_of
 from .distributed import init_distributed, cleanup, is_main, rank_tag, DistributedError
 from .training import TrainingStopped, stop_on_signals
-from .experiment import Config, RECIPES, check_recipe, recipe_fields, compare
+from .config import Config, RECIPES, check_recipe, recipe_fields
+from .experiment import compare
 from .report import results_table, methods_table
 
 # %% auto #0

@@ -13,7 +13,10 @@ from .data import ImageArrays, holdout
 from .methods import parse_methods
 from .training import NonFiniteLossError
 from .stats import paired_gain
-from .experiment import Config, StudentPlan, compare, prepare_students, train_student, check_writable, load_data, config_distillers
+from .config import Config
+from .config import config_distillers
+from .students import StudentPlan, prepare_students, train_student, check_writable, load_data
+from .experiment import compare
 from .cli import compare_parser, parse_command, cli_config, add_settings
 
 # %% auto #0

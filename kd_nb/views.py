@@ -112,7 +112,7 @@ def _classes(teacher, loader, device) -> int:
 def view_cache(teacher:torch.nn.Module, # the trained teacher
                loader, # a `TensorLoader` of the training images (its own augmentation is not used)
                spec:ViewSpec, # K, the crops, mixup, the seed
-               cache_dir:str|Path, # where caches are kept: the teacher cache (`kd_nb.experiment.default_cache_dir()`)
+               cache_dir:str|Path, # where caches are kept: the teacher cache (`kd_nb.teachers.default_cache_dir()`)
                precision:str='auto', device=None, # how and where the teacher runs
                *, rebuild:bool=False, # build even if a finished cache with this key exists
                quiet:bool=False) -> tuple:

@@ -56,7 +56,7 @@ def hand_options(limit:int=15) -> list:
     return [f"{len(found)} options spelled out by hand (at most {limit}): {', '.join(o for _, o in found)}"] if len(found) > limit else []
 
 def config_copies() -> list:
-    from kd_nb.experiment import Config
+    from kd_nb.config import Config
     cases = dict(teacher_arch='airbench94', epochs=30)
     return [f"replace(Config(), {k}={v!r}) differs from Config({k}={v!r})" for k, v in cases.items()
             if dataclasses.replace(Config(), **{k: v}) != Config(**{k: v})]
