@@ -49,8 +49,7 @@ def compare(old:list, new:list) -> tuple:
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
-    if '--' not in argv: fail("give the bench after --: bench/reproduce.py RESULTS ARM SEED [--epochs N] -- BENCH [ARGS]")
-    cut = argv.index('--'); bench = argv[cut + 1:]
+    cut = argv.index('--') if '--' in argv else len(argv); bench = argv[cut + 1:]
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('results'); p.add_argument('arm'); p.add_argument('seed', type=int)
     p.add_argument('--epochs', type=int, default=1, help="the first epochs to re-run and compare (default: 1)")
@@ -58,7 +57,7 @@ def main(argv=None):
     path = Path(a.results); res = json.loads(path.read_text())
     if a.arm not in res or a.seed not in res[a.arm].get('seeds', []): fail(f"{path} has no run of {a.arm} for seed {a.seed}")
     if a.epochs < 1: fail(f"--epochs must be at least 1, got {a.epochs}")
-    if not bench: fail("no bench after --")
+    if not bench: fail("give the bench after --: bench/reproduce.py RESULTS ARM SEED [--epochs N] -- BENCH [ARGS]")
     record_machines(res); e = res[a.arm]; i = e['seeds'].index(a.seed)
     old = e['history'][i][:a.epochs]
     if len(old) < a.epochs: fail(f"{a.arm} seed {a.seed} has {len(old)} epochs in {path}, fewer than --epochs {a.epochs}")
