@@ -22,7 +22,7 @@ from seeded_runs import RESULTS, data_dir_from, resolved
 from kd_nb.core import get_device, seed_everything, autocast, hardware_info, atomic_write
 from kd_nb.data import load_arrays, TensorLoader
 from kd_nb.models import TeacherModel, Airbench94, init_whitening
-from kd_nb.training import TrainState, _ce
+from kd_nb.training import TrainState, ce_loss
 from kd_nb.fast_teacher import Lookahead, TrainFirst, AirbenchSGD, smoothed_ce
 
 EPOCH_IMAGES, EPOCHS = 50_000, 10
@@ -37,7 +37,7 @@ def setup(kind, data, device, prec, steps):
         init_whitening(model, dl.normalize(dl.x[:5000]))
         return TrainState.create(model, dl, smoothed_ce(0.2), EPOCHS, 11.5, device, precision=prec, optimizer=AirbenchSGD(batch_size=bs),
                                  callbacks=[TrainFirst(), Lookahead()])
-    return TrainState.create(model, dl, _ce, EPOCHS, 1e-3, device, precision=prec)
+    return TrainState.create(model, dl, ce_loss, EPOCHS, 1e-3, device, precision=prec)
 
 def timed_steps(st, steps) -> dict:
     "Seconds per image of each part of a training step, the medians over `steps` steps after one warm-up step."

@@ -21,8 +21,8 @@ from .teacher_outputs import TeacherOutputs, teacher_outputs_for
 # %% auto #0
 __all__ = ['SCHEDULES', 'STEP_AT', 'OPTIMIZERS', 'evaluate', 'per_class_accuracy', 'save_checkpoint', 'load_checkpoint',
            'NonFiniteLossError', 'make_optimizer', 'TrainState', 'resume_from', 'TrainingStopped', 'stop_after',
-           'stop_on_signals', 'stop_requested', 'train_epoch', 'epoch_record', 'DistributedStep', 'fit', 'train',
-           'check_method', 'distillation_step', 'TermProgress', 'train_kd']
+           'stop_on_signals', 'stop_requested', 'train_epoch', 'epoch_record', 'DistributedStep', 'fit', 'ce_loss',
+           'train', 'check_method', 'distillation_step', 'TermProgress', 'train_kd']
 
 # %% ../nbs/07_training.ipynb #bcbac84f
 def evaluate(model:nn.Module, # the model to evaluate
@@ -397,7 +397,8 @@ def _stopped(state, checkpoint, config, desc):
                           "run again with resume=True (kd_nb_compare: --resume) to continue from there", signum, checkpoint)
 
 # %% ../nbs/07_training.ipynb #8530d6a2
-def _ce(model, x, y, idx):
+def ce_loss(model, x, y, idx):
+    "The cross-entropy on the labels as a loss of `fit`: `(loss, logits)`, the loss in float32 whatever the logits' precision."
     logits = model(x)
     return F.cross_entropy(logits.float(), y), logits
 
@@ -421,7 +422,7 @@ def train(model:nn.Module, # the model to train
          ) -> list:
     "Train `model` with cross-entropy and Adam (on mixed labels for mixed stored views); returns the per-epoch history."
     t = _view_targets(loader)
-    return fit(model, loader, _ce if t is None else _mixed_ce(t), epochs, lr, device, **kwargs)
+    return fit(model, loader, ce_loss if t is None else _mixed_ce(t), epochs, lr, device, **kwargs)
 
 # %% ../nbs/07_training.ipynb #a1564238
 def _two_images(loader, device):
