@@ -9,11 +9,14 @@ takes, so each teacher lands in kd_nb's teacher cache, where the students of lat
 test-time augmentation, `acc_tta` with airbench's (level 2: mirror and translate). The results are rewritten after
 every seed (`bench/seeded_runs.py`'s bookkeeping) in nbs/results/fast_teacher_cifar10.json; a second start skips the
 seeds already there, and a seed stopped by SIGTERM or killed resumes from its checkpoint (in the cache folder) at
-the step (SIGTERM) or epoch (kill) where it stopped. `bench/teacher_speed.py` adds the side-by-side timing to the
+the step (SIGTERM) or epoch (kill) where it stopped. Each seed's weights are written beside the results
+(`fast_teacher_cifar10_seed<S>.safetensors`, about 8 MB) with their fingerprint in `weights`: commit them, so that the
+patience curve's arms can go on from them on another machine. `bench/teacher_speed.py` adds the side-by-side timing to the
 same file. A quick check of the whole path: `--subset 2048 --test-subset 500 --epochs 1 --out /tmp/f.json`.
 """
 from __future__ import annotations
 import argparse, sys
+import safetensors.torch
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -24,6 +27,7 @@ from kd_nb.models import count_params
 from kd_nb.training import evaluate, TrainingStopped, stop_on_signals
 from kd_nb.config import Config
 from kd_nb.teachers import default_cache_dir, get_teacher, teacher_key
+from kd_nb.views import weights_fingerprint
 
 OUT = RESULTS/'fast_teacher_cifar10.json'
 
@@ -66,6 +70,9 @@ def main(argv=None):
                           res.get('seconds', []) + [rec['seconds']], res.get('teacher_keys', []) + [rec['key']], res.get('history', []) + [rec['history']]))
         for i, k in enumerate(('seeds', 'acc', 'acc_tta', 'seconds', 'teacher_keys', 'history')): res[k] = [r[i] for r in rows]
         res['params'] = count_params(t)
+        w = a.out.with_name(f"{a.out.stem}_seed{seed}.safetensors")   # committed with the results: a new machine reuses it instead of retraining
+        w.parent.mkdir(parents=True, exist_ok=True); safetensors.torch.save_file(t.state_dict(), str(w))   # (retrained on other CPU kernels, it has other weights)
+        res.setdefault('weights', {})[str(seed)] = dict(file=w.name, fingerprint=weights_fingerprint(t))
         save_results(a.out, res)
         print(f"seed {seed}: acc {acc:.2f}%, with TTA {acc_tta:.2f}%, trained in {rec['seconds']:.0f} s ({'cache' if rec['reused'] else 'trained here'})", flush=True)
         if ck.exists(): ck.unlink()
