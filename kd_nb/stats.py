@@ -108,9 +108,8 @@ def check_same_machine(a, b, # two results entries (any form `per_seed` reads)
 def same_machine(a, b, # two results entries
                  reproductions=()) -> tuple:
     "`a` and `b` restricted to the seeds both have on linked machines (see `common_seeds`): the pairs `paired_gain` accepts."
-    ma, mb = machines(a), machines(b)
-    keep = [s for s in sorted(set(per_seed(a)) & set(per_seed(b))) if not (s in ma and s in mb) or linked(ma[s], mb[s], reproductions)]
-    pa, pb = per_seed(a), per_seed(b)
+    (pa, pb), (ma, mb) = (per_seed(a), per_seed(b)), (machines(a), machines(b))
+    keep = [s for s in sorted(set(pa) & set(pb)) if not (s in ma and s in mb) or linked(ma[s], mb[s], reproductions)]
     return (dict(acc=[pa[s] for s in keep], seeds=keep, machine=[ma.get(s) for s in keep]),
             dict(acc=[pb[s] for s in keep], seeds=keep, machine=[mb.get(s) for s in keep]))
 
