@@ -13,17 +13,23 @@ the step (SIGTERM) or epoch (kill) where it stopped. Each seed's weights are wri
 (`fast_teacher_cifar10_seed<S>.safetensors`, about 8 MB) with their fingerprint in `weights`: commit them, so that the
 patience curve's arms can go on from them on another machine. `bench/teacher_speed.py` adds the side-by-side timing to the
 same file. A quick check of the whole path: `--subset 2048 --test-subset 500 --epochs 1 --out /tmp/f.json`.
+
+A seed trained before its weights were kept can get them back from a re-run, if the re-run is the same teacher: train it
+again into another file (`--first-seed S --seeds 1 --out RERUN`, on a machine whose kernels give the first run's numbers),
+then `--adopt RERUN` compares each of RERUN's seeds with the same seed in the results (every epoch's loss and training
+accuracy, the test accuracy with and without TTA) and records the comparison in `reproductions`; where they are identical,
+the re-run's weights become the seed's (copied beside the results, their fingerprint in `weights`). Nothing trains.
 """
 from __future__ import annotations
-import argparse, sys
+import argparse, json, shutil, sys, time
 import safetensors.torch
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from seeded_runs import RESULTS, SHARED_DATA, data_dir_from, fail, load_results, resolved, save_results, start_session
+from seeded_runs import RESULTS, SHARED_DATA, data_dir_from, fail, load_results, resolved, save_results, session_machine, start_session
 from kd_nb.core import get_device
 from kd_nb.data import load_arrays, get_loaders
-from kd_nb.models import count_params
+from kd_nb.models import build_model, count_params
 from kd_nb.training import evaluate, TrainingStopped, stop_on_signals
 from kd_nb.config import Config
 from kd_nb.teachers import default_cache_dir, get_teacher, teacher_key
@@ -43,6 +49,7 @@ def parse_args(argv=None):
     p.add_argument('--data-dir', default=None, help=f"folder with cifar10.npz (default: $KD_NB_DATA, else {SHARED_DATA} if it exists)")
     p.add_argument('--cache-dir', default=None, help="the teacher cache (default: $KD_NB_CACHE or ~/.cache/kd_nb/teachers)")
     p.add_argument('--device', default=None); p.add_argument('--verbose', action='store_true', help="progress bars and per-epoch lines")
+    p.add_argument('--adopt', default=None, metavar='RERUN', help="a re-run's results file: give its weights to the seeds it reproduces (see above); trains nothing")
     a = p.parse_args(argv)
     for k in ('seeds', 'epochs', 'subset', 'test_subset'):
         if getattr(a, k) is not None and getattr(a, k) < 1: fail(f"--{k.replace('_', '-')} must be at least 1")
@@ -50,8 +57,33 @@ def parse_args(argv=None):
     a.out, a.seed_list = Path(a.out) if a.out else OUT, list(range(a.first_seed, a.first_seed + a.seeds))
     return a
 
+SAME = ('train_loss', 'train_acc')   # what each epoch of a re-run must repeat (the learning rate was logged for another parameter group before 2026-12-07)
+
+def adopt(out:Path, rerun:Path):
+    "Compare `rerun`'s seeds with `out`'s; record each comparison, and give `out` the weights of each seed `rerun` reproduces."
+    if not out.is_file() or not rerun.is_file(): fail(f"--adopt needs both files: {out} and {rerun}")
+    res, new = json.loads(out.read_text()), json.loads(rerun.read_text())
+    if res['settings'] != new['settings']: fail(f"{rerun} was made with other settings than {out}: {new['settings']} against {res['settings']}")
+    for seed in new.get('seeds', []):
+        if seed not in res.get('seeds', []): print(f"seed {seed}: not in {out.name}, nothing to compare"); continue
+        i, j = res['seeds'].index(seed), new['seeds'].index(seed)
+        rows = [{k: [x[k], y[k]] for k in SAME} for x, y in zip(res['history'][i], new['history'][j])] + [{k: [res[k][i], new[k][j]]} for k in ('acc', 'acc_tta')]
+        same = len(res['history'][i]) == len(new['history'][j]) and all(u == v for r in rows for u, v in r.values())
+        w = new.get('weights', {}).get(str(seed))
+        if w:   # the fingerprint of the file as it is, not as the re-run said
+            t = build_model('airbench94'); t.load_state_dict(safetensors.torch.load_file(str(rerun.with_name(w['file']))))
+            if weights_fingerprint(t) != w['fingerprint']: fail(f"{rerun.with_name(w['file'])} does not hold the weights {rerun} names ({w['fingerprint']})")
+        res.setdefault('reproductions', []).append(dict(arm='teacher', seed=seed, epochs=len(rows) - 2, original=res.get('machine', {}).get(str(seed)) or session_machine(res, None),
+            here=session_machine(new), identical=same, compared=rows, weights=w and w['fingerprint'], date=time.strftime('%Y-%m-%d %H:%M'), command=' '.join(['python', *sys.argv])))
+        if same and w:
+            dst = out.with_name(f"{out.stem}_seed{seed}.safetensors"); shutil.copyfile(rerun.with_name(w['file']), dst)
+            res.setdefault('weights', {})[str(seed)] = dict(file=dst.name, fingerprint=w['fingerprint'], from_rerun=True)
+        print(f"seed {seed}: {'identical' if same else 'DIFFERENT'} on {session_machine(new)}" + (f"; its weights {w['fingerprint']} adopted" if same and w else ''))
+    save_results(out, res)
+
 def main(argv=None):
     a = parse_args(argv)
+    if a.adopt: return adopt(a.out, Path(a.adopt))
     device = get_device(a.device); prec = resolved(a.precision, device)
     data = load_arrays('cifar10', data_dir_from(a.data_dir), subset=a.subset, test_subset=a.test_subset)
     test_dl = get_loaders(data, 500, device=device)[1]
@@ -73,6 +105,7 @@ def main(argv=None):
         w = a.out.with_name(f"{a.out.stem}_seed{seed}.safetensors")   # committed with the results: a new machine reuses it instead of retraining
         w.parent.mkdir(parents=True, exist_ok=True); safetensors.torch.save_file(t.state_dict(), str(w))   # (retrained on other CPU kernels, it has other weights)
         res.setdefault('weights', {})[str(seed)] = dict(file=w.name, fingerprint=weights_fingerprint(t))
+        res.setdefault('machine', {})[str(seed)] = session_machine(res)   # where it trained: what a re-run elsewhere is compared with
         save_results(a.out, res)
         print(f"seed {seed}: acc {acc:.2f}%, with TTA {acc_tta:.2f}%, trained in {rec['seconds']:.0f} s ({'cache' if rec['reused'] else 'trained here'})", flush=True)
         if ck.exists(): ck.unlink()

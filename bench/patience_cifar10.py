@@ -24,7 +24,8 @@ The arms (`--plan` lists them with what is done):
    teacher trained by the strong recipe, if given; else skipped).
 
 The teachers are evaluated, not trained here: `--fast-teacher` is a state_dict of airbench94 (default: the teacher
-cache's seed-42 fast teacher, `bench/fast_teacher.py`), trained on all 50,000 training images, so it has seen the
+cache's seed-42 fast teacher, `bench/fast_teacher.py`, or where the cache lacks it the committed copy of its weights,
+nbs/results/fast_teacher_cifar10_seed42.safetensors), trained on all 50,000 training images, so it has seen the
 validation images (the students have not). That leans the choices towards the teacher: a setting that follows it more
 closely scores a little better on validation than it would on new images. A teacher trained on the 45,000 alone
 would remove that (about 75 minutes here). A teacher whose weights differ from those the file's arms learned from (its
@@ -54,6 +55,7 @@ from kd_nb.teachers import default_cache_dir, load_teacher, teacher_key
 from kd_nb.views import view_cache, weights_fingerprint
 
 OUT = RESULTS/'patience_cifar10.json'
+COMMITTED_FAST = RESULTS/'fast_teacher_cifar10_seed42.safetensors'   # `bench/fast_teacher.py`'s seed 42: the fast teacher of the committed file
 FM = 'kd(temperature={t}, weight=1.0)+ce(weight=0.0)'   # function matching: KL to the teacher's outputs alone
 KD_LABEL = 'kd(temperature=4.0, weight={w})+ce(weight={c})'
 P = RECIPES['patient']
@@ -68,7 +70,7 @@ def parse_args(argv=None):
     p.add_argument('--views', type=int, default=16, help="K, the stored views per image of the cache (default: 16); K/4 is tried too")
     p.add_argument('--valid', type=int, default=5000, help="training images held out for validation (default: 5000)")
     p.add_argument('--only', default=None, help="run only these arms (comma-separated names, as --plan prints them)")
-    p.add_argument('--fast-teacher', default=None, help="airbench94's state_dict (default: the teacher cache's seed-42 fast teacher)")
+    p.add_argument('--fast-teacher', default=None, help="airbench94's state_dict (default: the teacher cache's seed-42 fast teacher, else its committed copy in nbs/results)")
     p.add_argument('--weak-teacher', default=None, help="the tutorial teacher's state_dict, trained by the strong recipe (default: none, its arm is skipped)")
     p.add_argument('--subset', type=int, default=None, help="training images used before the split (default: all 50,000); needs --out")
     p.add_argument('--test-subset', type=int, default=None, help="test images used (default: all 10,000)")
@@ -153,14 +155,20 @@ class Patience:
     def teacher_path(self, which:str) -> Path:
         if which == 'weak': return Path(self.a.weak_teacher)
         if self.a.fast_teacher: return Path(self.a.fast_teacher)
-        return self.a.cache/f"teacher-{teacher_key(self.full, Config(teacher_arch='airbench94', seed=42, precision=self.prec), precision=self.prec)}.pt"
+        cached = self.a.cache/self.fast_name()
+        return cached if cached.is_file() or not COMMITTED_FAST.is_file() else COMMITTED_FAST   # a new machine reads the committed weights
+
+    def fast_name(self) -> str:
+        "The fast teacher's name in the settings: its file in kd_nb's teacher cache (the committed copy of it has the same weights), or `--fast-teacher`'s."
+        if self.a.fast_teacher: return Path(self.a.fast_teacher).name
+        return f"teacher-{teacher_key(self.full, Config(teacher_arch='airbench94', seed=42, precision=self.prec), precision=self.prec)}.pt"
 
     def settings(self) -> dict:
         "What must be equal for two results to be merged into one file."
         d = self.data
         return dict(dataset='cifar10', n_train=len(d.y_train), n_valid=len(d.y_valid), valid_seed=d.valid_seed, n_test=len(d.y_test),
                     data=d.fingerprint(), batch_size=self.train_dl.bs, optimizer='Adam', lr=P['lr'], schedule=P['schedule'],
-                    precision=self.prec, device=self.device.type, student='StudentModel', fast_teacher=self.teacher_path('fast').name)
+                    precision=self.prec, device=self.device.type, student='StudentModel', fast_teacher=self.fast_name())
 
     def teacher(self, which:str):
         "The teacher `which` ('fast': airbench94, 'weak': the tutorial's), loaded once; its test and validation accuracy measured once."
@@ -210,7 +218,8 @@ class Patience:
         return run
 
     def record(self, res:dict):
-        res['teachers'], res['views'] = {**res.get('teachers', {}), **self.teacher_info}, {**res.get('views', {}), **self.views_info}
+        # a teacher already in the file keeps its record (the same weights: `teacher` stops the run otherwise), with how it was first trained
+        res['teachers'], res['views'] = {**self.teacher_info, **res.get('teachers', {})}, {**res.get('views', {}), **self.views_info}
 
 # ---------------------------------------------------------------- the plan
 def meta(s:dict) -> dict:

@@ -23,9 +23,8 @@ import argparse, json, os, subprocess, sys, tempfile, time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from seeded_runs import fail, load_results, record_machines, save_results
+from seeded_runs import fail, load_results, record_machines, save_results, session_machine
 from kd_nb.training import load_checkpoint
-from kd_nb.stats import machine_of
 
 SKIP = ('seconds',)   # what differs between identical runs: the time
 
@@ -67,12 +66,15 @@ def main(argv=None):
         cmd = [sys.executable, *bench, '--out', str(out), '--work-dir', str(work)]
         print('running:', ' '.join(cmd), flush=True); t0 = time.perf_counter()
         r = subprocess.run(cmd, env=dict(os.environ, KD_NB_STOP_AFTER=str(a.epochs)))
-        cks = sorted(work.rglob('*.pt'), key=lambda f: f.stat().st_mtime)
-        if not cks: fail(f"the bench left no checkpoint in {work} (exit status {r.returncode}): did it run {a.arm} for seed {a.seed}?")
-        new = load_checkpoint(cks[-1])['history'][:a.epochs]
-        here = json.loads(out.read_text())['sessions'][-1]
+        names = (f'{a.arm}_seed{a.seed}.pt', f'{a.arm}.pt')   # `kd_nb.students.StudentPlan`'s names for a run's checkpoint
+        cks, got = [f for f in work.rglob('*.pt') if f.name in names], json.loads(out.read_text())
+        if len(cks) == 1: new = load_checkpoint(cks[0])['history'][:a.epochs]
+        elif a.seed in got.get(a.arm, {}).get('seeds', []): new = got[a.arm]['history'][got[a.arm]['seeds'].index(a.seed)][:a.epochs]   # a run no longer than EPOCHS finished
+        else: fail(f"the bench left {len(cks)} checkpoints named {' or '.join(names)} in {work} and no result for them (exit status {r.returncode}): "
+                   f"did it run {a.arm} for seed {a.seed}?")
+        here = session_machine(got)   # the session the bench recorded: the kernels' caps count
     same, rows = compare(old, new)
-    rec = dict(arm=a.arm, seed=a.seed, epochs=len(new), original=e['machine'][i], here=machine_of(here['hardware'], res.get('settings', {}).get('precision')),
+    rec = dict(arm=a.arm, seed=a.seed, epochs=len(new), original=e['machine'][i], here=here,
                identical=same, compared=rows, seconds=time.perf_counter() - t0, date=time.strftime('%Y-%m-%d %H:%M'),
                command=' '.join(['python', 'bench/reproduce.py', *argv]), env={k: os.environ[k] for k in ('ATEN_CPU_CAPABILITY', 'ONEDNN_MAX_CPU_ISA') if k in os.environ})
     res = load_results(path, res['settings'])   # read again: the file may have grown meanwhile

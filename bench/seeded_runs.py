@@ -117,12 +117,14 @@ def record_machines(res:dict) -> dict:
     `hardware` for runs recorded before sessions were kept) and the file's precision. Files written before runs recorded their machine
     get it when a bench next opens them; a column already there is kept."""
     if not res.get('sessions'): return res
-    prec = res.get('settings', {}).get('precision')
     for e in res.values():
         if isinstance(e, dict) and 'acc' in e and isinstance(e.get('seeds'), list) and 'machine' not in e:
-            sess = e.get('session') or [None] * len(e['seeds'])
-            e['machine'] = [machine_of(res['sessions'][i]['hardware'] if i is not None else res.get('hardware'), prec) for i in sess]
+            e['machine'] = [session_machine(res, i) for i in e.get('session') or [None] * len(e['seeds'])]
     return res
+
+def session_machine(res:dict, i:int|None=-1) -> str:
+    "The machine (`kd_nb.stats.machine_of`) of session `i` of `res` at the file's precision; None: the file's first `hardware`."
+    return machine_of(res['sessions'][i]['hardware'] if i is not None else res.get('hardware'), res.get('settings', {}).get('precision'))
 
 def save_results(path:Path, res:dict):
     "Write `res` whole (`kd_nb.core.atomic_write`): a failed write names the file and leaves the previous one."
@@ -142,7 +144,7 @@ def add_run(res:dict, key:str, run, meta:dict|None=None):
     new = dict(seeds=run.seed, acc=run.acc, seconds=run.seconds, train_loss=run.history[-1]['train_loss'] if run.history else None,
                history=run.history, valid_acc=getattr(run, 'valid_acc', None), session=len(res['sessions']) - 1 if res.get('sessions') else None,
                teacher_outputs=getattr(run, 'teacher_outputs', None),   # a distilled student's: what it learnt from (`kd_nb.views.outputs_fingerprint`)
-               machine=machine_of(res['sessions'][-1]['hardware'], res.get('settings', {}).get('precision')) if res.get('sessions') else None)
+               machine=session_machine(res) if res.get('sessions') else None)
     cols = [k for k in new if k not in OPTIONAL or k in e or new[k] is not None]   # the optional columns once there
     rows = list(zip(*(e.get(k, [None] * len(e['seeds'])) for k in cols)))
     rows.append(tuple(new[k] for k in cols))
