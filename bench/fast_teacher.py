@@ -74,7 +74,8 @@ def adopt(out:Path, rerun:Path):
             t = build_model('airbench94'); t.load_state_dict(safetensors.torch.load_file(str(rerun.with_name(w['file']))))
             if weights_fingerprint(t) != w['fingerprint']: fail(f"{rerun.with_name(w['file'])} does not hold the weights {rerun} names ({w['fingerprint']})")
         res.setdefault('reproductions', []).append(dict(arm='teacher', seed=seed, epochs=len(rows) - 2, original=res.get('machine', {}).get(str(seed)) or session_machine(res, None),
-            here=session_machine(new), identical=same, compared=rows, weights=w and w['fingerprint'], date=time.strftime('%Y-%m-%d %H:%M'), command=' '.join(['python', *sys.argv])))
+            here=session_machine(new), identical=same, compared=rows, weights=w and w['fingerprint'],
+            rerun=dict(argv=new['sessions'][-1]['argv'], seconds=new['seconds'][j]), date=time.strftime('%Y-%m-%d %H:%M'), command=' '.join(['python', *sys.argv])))
         if same and w:
             dst = out.with_name(f"{out.stem}_seed{seed}.safetensors"); shutil.copyfile(rerun.with_name(w['file']), dst)
             res.setdefault('weights', {})[str(seed)] = dict(file=dst.name, fingerprint=w['fingerprint'], from_rerun=True)
