@@ -15,10 +15,12 @@ patience curve's arms can go on from them on another machine. `bench/teacher_spe
 same file. A quick check of the whole path: `--subset 2048 --test-subset 500 --epochs 1 --out /tmp/f.json`.
 
 A seed trained before its weights were kept can get them back from a re-run, if the re-run is the same teacher: train it
-again into another file (`--first-seed S --seeds 1 --out RERUN`, on a machine whose kernels give the first run's numbers),
-then `--adopt RERUN` compares each of RERUN's seeds with the same seed in the results (every epoch's loss and training
-accuracy, the test accuracy with and without TTA) and records the comparison in `reproductions`; where they are identical,
-the re-run's weights become the seed's (copied beside the results, their fingerprint in `weights`). Nothing trains.
+again into another file and another cache folder (`--first-seed S --seeds 1 --out RERUN --cache-dir EMPTY`, on the first
+run's machine or one that a reproduction record links to it), then `--adopt RERUN` compares each of RERUN's seeds with the
+same seed in the results (every epoch's loss and training accuracy, the test accuracy with and without TTA, the teacher's
+key) and records the comparison in `reproductions`; where they are identical and the seed has no weights yet, the re-run's
+become the seed's (copied beside the results, their fingerprint in `weights`). Nothing trains; a seed the re-run read from
+a teacher cache instead of training it is refused.
 """
 from __future__ import annotations
 import argparse, json, shutil, sys, time
@@ -60,27 +62,37 @@ def parse_args(argv=None):
 SAME = ('train_loss', 'train_acc')   # what each epoch of a re-run must repeat (the learning rate was logged for another parameter group before 2026-12-07)
 
 def adopt(out:Path, rerun:Path):
-    "Compare `rerun`'s seeds with `out`'s; record each comparison, and give `out` the weights of each seed `rerun` reproduces."
+    "Compare `rerun`'s seeds with `out`'s; record each comparison, and give `out` the weights of each seed `rerun` reproduces that has none yet."
     if not out.is_file() or not rerun.is_file(): fail(f"--adopt needs both files: {out} and {rerun}")
+    if out.resolve() == rerun.resolve(): fail(f"--adopt needs a re-run's results file, not {out} itself")
     res, new = json.loads(out.read_text()), json.loads(rerun.read_text())
     if res['settings'] != new['settings']: fail(f"{rerun} was made with other settings than {out}: {new['settings']} against {res['settings']}")
-    for seed in new.get('seeds', []):
+    recs, copies = [], []
+    for seed in new.get('seeds', []):   # every seed checked before anything is written
         if seed not in res.get('seeds', []): print(f"seed {seed}: not in {out.name}, nothing to compare"); continue
+        here = new.get('machine', {}).get(str(seed))
+        if not here: fail(f"seed {seed} of {rerun} was not trained by that run (it came from a teacher cache, or the file predates `machine`): "
+                          "re-run it with --cache-dir set to an empty folder")
         i, j = res['seeds'].index(seed), new['seeds'].index(seed)
-        rows = [{k: [x[k], y[k]] for k in SAME} for x, y in zip(res['history'][i], new['history'][j])] + [{k: [res[k][i], new[k][j]]} for k in ('acc', 'acc_tta')]
-        same = len(res['history'][i]) == len(new['history'][j]) and all(u == v for r in rows for u, v in r.values())
-        w = new.get('weights', {}).get(str(seed))
+        if not (res['history'][i] and new['history'][j]): fail(f"seed {seed} has no per-epoch history in {out if not res['history'][i] else rerun}: nothing to compare")
+        rows = ([{k: [x[k], y[k]] for k in SAME} for x, y in zip(res['history'][i], new['history'][j])]
+                + [{k: [res[k][i], new[k][j]]} for k in ('acc', 'acc_tta', 'teacher_keys')])
+        w, old_w = new.get('weights', {}).get(str(seed)), res.get('weights', {}).get(str(seed))
         if w:   # the fingerprint of the file as it is, not as the re-run said
             t = build_model('airbench94'); t.load_state_dict(safetensors.torch.load_file(str(rerun.with_name(w['file']))))
             if weights_fingerprint(t) != w['fingerprint']: fail(f"{rerun.with_name(w['file'])} does not hold the weights {rerun} names ({w['fingerprint']})")
-        res.setdefault('reproductions', []).append(dict(arm='teacher', seed=seed, epochs=len(rows) - 2, original=res.get('machine', {}).get(str(seed)) or session_machine(res, None),
-            here=session_machine(new), identical=same, compared=rows, weights=w and w['fingerprint'],
-            rerun=dict(argv=new['sessions'][-1]['argv'], seconds=new['seconds'][j]), date=time.strftime('%Y-%m-%d %H:%M'), command=' '.join(['python', *sys.argv])))
-        if same and w:
-            dst = out.with_name(f"{out.stem}_seed{seed}.safetensors"); shutil.copyfile(rerun.with_name(w['file']), dst)
-            res.setdefault('weights', {})[str(seed)] = dict(file=dst.name, fingerprint=w['fingerprint'], from_rerun=True)
-        print(f"seed {seed}: {'identical' if same else 'DIFFERENT'} on {session_machine(new)}" + (f"; its weights {w['fingerprint']} adopted" if same and w else ''))
-    save_results(out, res)
+        same = (len(res['history'][i]) == len(new['history'][j]) and all(u == v for r in rows for u, v in r.values())
+                and not (w and old_w and w['fingerprint'] != old_w['fingerprint']))
+        original = res.get('machine', {}).get(str(seed)) or (session_machine(res, None) if len(res.get('sessions', [])) <= 1 else 'not recorded')
+        recs.append(dict(arm='teacher', seed=seed, epochs=len(rows) - 3, original=original, here=here, identical=same, compared=rows,
+                         weights=w and w['fingerprint'], rerun=dict(argv=new['sessions'][-1]['argv'], seconds=new['seconds'][j]),
+                         date=time.strftime('%Y-%m-%d %H:%M'), command=' '.join(['python', *sys.argv])))
+        if same and w and not old_w: copies.append((seed, w))   # weights the seed already has are never replaced
+        print(f"seed {seed}: {'identical' if same else 'DIFFERENT'} on {here} and {original}" + (f"; its weights {w['fingerprint']} adopted" if same and w and not old_w else ''))
+    for seed, w in copies:
+        dst = out.with_name(f"{out.stem}_seed{seed}.safetensors"); shutil.copyfile(rerun.with_name(w['file']), dst)
+        res.setdefault('weights', {})[str(seed)] = dict(file=dst.name, fingerprint=w['fingerprint'], from_rerun=True)
+    res.setdefault('reproductions', []).extend(recs); save_results(out, res)
 
 def main(argv=None):
     a = parse_args(argv)
@@ -106,7 +118,7 @@ def main(argv=None):
         w = a.out.with_name(f"{a.out.stem}_seed{seed}.safetensors")   # committed with the results: a new machine reuses it instead of retraining
         w.parent.mkdir(parents=True, exist_ok=True); safetensors.torch.save_file(t.state_dict(), str(w))   # (retrained on other CPU kernels, it has other weights)
         res.setdefault('weights', {})[str(seed)] = dict(file=w.name, fingerprint=weights_fingerprint(t))
-        res.setdefault('machine', {})[str(seed)] = session_machine(res)   # where it trained: what a re-run elsewhere is compared with
+        res.setdefault('machine', {})[str(seed)] = None if rec['reused'] else session_machine(res)   # where it trained (None: read from the cache), what a re-run is compared with
         save_results(a.out, res)
         print(f"seed {seed}: acc {acc:.2f}%, with TTA {acc_tta:.2f}%, trained in {rec['seconds']:.0f} s ({'cache' if rec['reused'] else 'trained here'})", flush=True)
         if ck.exists(): ck.unlink()

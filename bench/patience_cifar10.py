@@ -56,6 +56,12 @@ from kd_nb.views import view_cache, weights_fingerprint
 
 OUT = RESULTS/'patience_cifar10.json'
 COMMITTED_FAST = RESULTS/'fast_teacher_cifar10_seed42.safetensors'   # `bench/fast_teacher.py`'s seed 42: the fast teacher of the committed file
+
+def committed_fast_name() -> str|None:
+    "The teacher cache's name for the committed seed-42 fast teacher (`bench/fast_teacher.py`'s file says its key), if its weights are committed."
+    try: ft = json.loads((RESULTS/'fast_teacher_cifar10.json').read_text()); ft['weights']['42']
+    except (OSError, ValueError, KeyError): return None
+    return f"teacher-{ft['teacher_keys'][ft['seeds'].index(42)]}.pt" if COMMITTED_FAST.is_file() else None
 FM = 'kd(temperature={t}, weight=1.0)+ce(weight=0.0)'   # function matching: KL to the teacher's outputs alone
 KD_LABEL = 'kd(temperature=4.0, weight={w})+ce(weight={c})'
 P = RECIPES['patient']
@@ -156,7 +162,8 @@ class Patience:
         if which == 'weak': return Path(self.a.weak_teacher)
         if self.a.fast_teacher: return Path(self.a.fast_teacher)
         cached = self.a.cache/self.fast_name()
-        return cached if cached.is_file() or not COMMITTED_FAST.is_file() else COMMITTED_FAST   # a new machine reads the committed weights
+        if cached.is_file() or self.fast_name() != committed_fast_name(): return cached
+        return COMMITTED_FAST   # the same teacher (its key: the same data, recipe, seed and precision), its weights committed: a new machine reads them
 
     def fast_name(self) -> str:
         "The fast teacher's name in the settings: its file in kd_nb's teacher cache (the committed copy of it has the same weights), or `--fast-teacher`'s."
@@ -218,8 +225,10 @@ class Patience:
         return run
 
     def record(self, res:dict):
-        # a teacher already in the file keeps its record (the same weights: `teacher` stops the run otherwise), with how it was first trained
-        res['teachers'], res['views'] = {**self.teacher_info, **res.get('teachers', {})}, {**res.get('views', {}), **self.views_info}
+        # a teacher already in the file with the same weights keeps its record, with how it was first trained
+        old = res.get('teachers', {})
+        res['teachers'] = {**old, **{k: old[k] if old.get(k, {}).get('weights') == v['weights'] else v for k, v in self.teacher_info.items()}}
+        res['views'] = {**res.get('views', {}), **self.views_info}
 
 # ---------------------------------------------------------------- the plan
 def meta(s:dict) -> dict:

@@ -25,6 +25,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from seeded_runs import fail, load_results, record_machines, save_results, session_machine
 from kd_nb.training import load_checkpoint
+from kd_nb.core import hardware_info
+from kd_nb.stats import machine_of
 
 SKIP = ('seconds',)   # what differs between identical runs: the time
 
@@ -72,7 +74,10 @@ def main(argv=None):
         elif a.seed in got.get(a.arm, {}).get('seeds', []): new = got[a.arm]['history'][got[a.arm]['seeds'].index(a.seed)][:a.epochs]   # a run no longer than EPOCHS finished
         else: fail(f"the bench left {len(cks)} checkpoints named {' or '.join(names)} in {work} and no result for them (exit status {r.returncode}): "
                    f"did it run {a.arm} for seed {a.seed}?")
-        here = session_machine(got)   # the session the bench recorded: the kernels' caps count
+        # this machine: the session the bench recorded, or where it saved none before the stop, this process's (the same environment, caps included)
+        grew = len(got.get('sessions', [])) > len(res.get('sessions', []))
+        here = session_machine(got) if grew else machine_of(hardware_info(), res.get('settings', {}).get('precision'))
+    if len(new) < a.epochs: fail(f"the re-run stopped after {len(new)} epoch(s), before the {a.epochs} to compare (exit status {r.returncode})")
     same, rows = compare(old, new)
     rec = dict(arm=a.arm, seed=a.seed, epochs=len(new), original=e['machine'][i], here=here,
                identical=same, compared=rows, seconds=time.perf_counter() - t0, date=time.strftime('%Y-%m-%d %H:%M'),
