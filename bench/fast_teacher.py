@@ -28,13 +28,13 @@ import safetensors.torch
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from seeded_runs import RESULTS, SHARED_DATA, data_dir_from, fail, load_results, resolved, save_results, session_machine, start_session
+from seeded_runs import RESULTS, SHARED_DATA, compare_epochs, data_dir_from, fail, load_results, resolved, save_results, session_machine, start_session
 from kd_nb.core import get_device
-from kd_nb.data import load_arrays, get_loaders
-from kd_nb.models import build_model, count_params
+from kd_nb.data import dataset_info, load_arrays, get_loaders
+from kd_nb.models import count_params
 from kd_nb.training import evaluate, TrainingStopped, stop_on_signals
 from kd_nb.config import Config
-from kd_nb.teachers import default_cache_dir, get_teacher, teacher_key
+from kd_nb.teachers import default_cache_dir, get_teacher, load_teacher, teacher_key
 from kd_nb.views import weights_fingerprint
 
 OUT = RESULTS/'fast_teacher_cifar10.json'
@@ -59,7 +59,7 @@ def parse_args(argv=None):
     a.out, a.seed_list = Path(a.out) if a.out else OUT, list(range(a.first_seed, a.first_seed + a.seeds))
     return a
 
-SAME = ('train_loss', 'train_acc')   # what each epoch of a re-run must repeat (the learning rate was logged for another parameter group before 2026-12-07)
+SKIP = ('seconds', 'lr')   # not compared: the time, and the learning rate (logged for another parameter group before 2026-12-07)
 
 def adopt(out:Path, rerun:Path):
     "Compare `rerun`'s seeds with `out`'s; record each comparison, and give `out` the weights of each seed `rerun` reproduces that has none yet."
@@ -75,13 +75,12 @@ def adopt(out:Path, rerun:Path):
                           "re-run it with --cache-dir set to an empty folder")
         i, j = res['seeds'].index(seed), new['seeds'].index(seed)
         if not (res['history'][i] and new['history'][j]): fail(f"seed {seed} has no per-epoch history in {out if not res['history'][i] else rerun}: nothing to compare")
-        rows = ([{k: [x[k], y[k]] for k in SAME} for x, y in zip(res['history'][i], new['history'][j])]
-                + [{k: [res[k][i], new[k][j]]} for k in ('acc', 'acc_tta', 'teacher_keys')])
+        same, rows = compare_epochs(res['history'][i], new['history'][j], SKIP)
+        rows += [{k: [res[k][i], new[k][j]]} for k in ('acc', 'acc_tta', 'teacher_keys')]
         w, old_w = new.get('weights', {}).get(str(seed)), res.get('weights', {}).get(str(seed))
-        if w:   # the fingerprint of the file as it is, not as the re-run said
-            t = build_model('airbench94'); t.load_state_dict(safetensors.torch.load_file(str(rerun.with_name(w['file']))))
-            if weights_fingerprint(t) != w['fingerprint']: fail(f"{rerun.with_name(w['file'])} does not hold the weights {rerun} names ({w['fingerprint']})")
-        same = (len(res['history'][i]) == len(new['history'][j]) and all(u == v for r in rows for u, v in r.values())
+        if w and weights_fingerprint(load_teacher(rerun.with_name(w['file']), 'airbench94', dataset_info('cifar10'))) != w['fingerprint']:   # the file as it is
+            fail(f"{rerun.with_name(w['file'])} does not hold the weights {rerun} names ({w['fingerprint']})")
+        same = (same and len(res['history'][i]) == len(new['history'][j]) and all(u == v for r in rows[-3:] for u, v in r.values())
                 and not (w and old_w and w['fingerprint'] != old_w['fingerprint']))
         original = res.get('machine', {}).get(str(seed)) or (session_machine(res, None) if len(res.get('sessions', [])) <= 1 else 'not recorded')
         recs.append(dict(arm='teacher', seed=seed, epochs=len(rows) - 3, original=original, here=here, identical=same, compared=rows,

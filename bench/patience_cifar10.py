@@ -39,7 +39,7 @@ A check of the whole path on a few images: `--subset 600 --valid 100 --test-subs
 --candidate-epochs 1 --views 4 --seeds 2 --fast-teacher T.pt --out /tmp/p.json --work-dir /tmp/p`.
 """
 from __future__ import annotations
-import argparse, json, sys, time
+import argparse, functools, json, sys, time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -58,10 +58,11 @@ OUT = RESULTS/'patience_cifar10.json'
 COMMITTED_FAST = RESULTS/'fast_teacher_cifar10_seed42.safetensors'   # `bench/fast_teacher.py`'s seed 42: the fast teacher of the committed file
 
 def committed_fast_name() -> str|None:
-    "The teacher cache's name for the committed seed-42 fast teacher (`bench/fast_teacher.py`'s file says its key), if its weights are committed."
-    try: ft = json.loads((RESULTS/'fast_teacher_cifar10.json').read_text()); ft['weights']['42']
-    except (OSError, ValueError, KeyError): return None
-    return f"teacher-{ft['teacher_keys'][ft['seeds'].index(42)]}.pt" if COMMITTED_FAST.is_file() else None
+    "The teacher cache's name for the committed seed-42 fast teacher (`bench/fast_teacher.py`'s file says its key); None without its weights."
+    try: ft = json.loads((RESULTS/'fast_teacher_cifar10.json').read_text())
+    except (OSError, ValueError): return None
+    if '42' not in ft.get('weights', {}) or not COMMITTED_FAST.is_file(): return None
+    return f"teacher-{ft['teacher_keys'][ft['seeds'].index(42)]}.pt"
 FM = 'kd(temperature={t}, weight=1.0)+ce(weight=0.0)'   # function matching: KL to the teacher's outputs alone
 KD_LABEL = 'kd(temperature=4.0, weight={w})+ce(weight={c})'
 P = RECIPES['patient']
@@ -161,10 +162,11 @@ class Patience:
     def teacher_path(self, which:str) -> Path:
         if which == 'weak': return Path(self.a.weak_teacher)
         if self.a.fast_teacher: return Path(self.a.fast_teacher)
-        cached = self.a.cache/self.fast_name()
-        if cached.is_file() or self.fast_name() != committed_fast_name(): return cached
+        cached = self.a.cache/self.fast_name
+        if cached.is_file() or self.fast_name != committed_fast_name(): return cached
         return COMMITTED_FAST   # the same teacher (its key: the same data, recipe, seed and precision), its weights committed: a new machine reads them
 
+    @functools.cached_property   # the key hashes the training images: once
     def fast_name(self) -> str:
         "The fast teacher's name in the settings: its file in kd_nb's teacher cache (the committed copy of it has the same weights), or `--fast-teacher`'s."
         if self.a.fast_teacher: return Path(self.a.fast_teacher).name
@@ -175,7 +177,7 @@ class Patience:
         d = self.data
         return dict(dataset='cifar10', n_train=len(d.y_train), n_valid=len(d.y_valid), valid_seed=d.valid_seed, n_test=len(d.y_test),
                     data=d.fingerprint(), batch_size=self.train_dl.bs, optimizer='Adam', lr=P['lr'], schedule=P['schedule'],
-                    precision=self.prec, device=self.device.type, student='StudentModel', fast_teacher=self.fast_name())
+                    precision=self.prec, device=self.device.type, student='StudentModel', fast_teacher=self.fast_name)
 
     def teacher(self, which:str):
         "The teacher `which` ('fast': airbench94, 'weak': the tutorial's), loaded once; its test and validation accuracy measured once."

@@ -23,12 +23,11 @@ import argparse, json, os, subprocess, sys, tempfile, time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from seeded_runs import fail, load_results, record_machines, save_results, session_machine
+from seeded_runs import compare_epochs, fail, load_results, record_machines, save_results, session_machine
 from kd_nb.training import load_checkpoint
 from kd_nb.core import hardware_info
 from kd_nb.stats import machine_of
 
-SKIP = ('seconds',)   # what differs between identical runs: the time
 
 def drop_run(res:dict, key:str, seed:int) -> dict:
     "`res` without `key`'s run for `seed` (every column of the entry)."
@@ -38,15 +37,6 @@ def drop_run(res:dict, key:str, seed:int) -> dict:
     e['seeds'].pop(i)
     if not e['seeds']: del res[key]
     return res
-
-def compare(old:list, new:list) -> tuple:
-    "(identical, rows): the epochs of `new` against the same epochs of `old`, every shared number but `SKIP`."
-    rows, same = [], True
-    for a, b in zip(old, new):
-        keys = sorted(k for k in set(a) & set(b) if k not in SKIP and isinstance(a[k], (int, float)))
-        rows.append({k: [a[k], b[k]] for k in keys})
-        same &= all(a[k] == b[k] for k in keys)
-    return same and len(new) > 0, rows
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
@@ -78,7 +68,7 @@ def main(argv=None):
         grew = len(got.get('sessions', [])) > len(res.get('sessions', []))
         here = session_machine(got) if grew else machine_of(hardware_info(), res.get('settings', {}).get('precision'))
     if len(new) < a.epochs: fail(f"the re-run stopped after {len(new)} epoch(s), before the {a.epochs} to compare (exit status {r.returncode})")
-    same, rows = compare(old, new)
+    same, rows = compare_epochs(old, new)
     rec = dict(arm=a.arm, seed=a.seed, epochs=len(new), original=e['machine'][i], here=here,
                identical=same, compared=rows, seconds=time.perf_counter() - t0, date=time.strftime('%Y-%m-%d %H:%M'),
                command=' '.join(['python', 'bench/reproduce.py', *argv]), env={k: os.environ[k] for k in ('ATEN_CPU_CAPABILITY', 'ONEDNN_MAX_CPU_ISA') if k in os.environ})

@@ -126,6 +126,16 @@ def session_machine(res:dict, i:int|None=-1) -> str:
     "The machine (`kd_nb.stats.machine_of`) of session `i` of `res` at the file's precision; None: the file's first `hardware`."
     return machine_of(res['sessions'][i]['hardware'] if i is not None else res.get('hardware'), res.get('settings', {}).get('precision'))
 
+def compare_epochs(old:list, new:list, skip=('seconds',)) -> tuple:
+    """(identical, rows): a re-run's per-epoch history `new` against the same epochs of `old`, every number both record but those in
+    `skip` (what differs between identical runs: the time), side by side; identical when every one is equal and `new` is not empty."""
+    rows, same = [], True
+    for a, b in zip(old, new):
+        keys = sorted(k for k in set(a) & set(b) if k not in skip and isinstance(a[k], (int, float)))
+        rows.append({k: [a[k], b[k]] for k in keys})
+        same &= all(a[k] == b[k] for k in keys)
+    return same and len(new) > 0, rows
+
 def save_results(path:Path, res:dict):
     "Write `res` whole (`kd_nb.core.atomic_write`): a failed write names the file and leaves the previous one."
     atomic_write(path, lambda t: t.write_text(json.dumps(res, indent=1)), 'the results')
