@@ -10,7 +10,8 @@ test-time augmentation, `acc_tta` with airbench's (level 2: mirror and translate
 every seed (`bench/seeded_runs.py`'s bookkeeping) in nbs/results/fast_teacher_cifar10.json; a second start skips the
 seeds already there, and a seed stopped by SIGTERM or killed resumes from its checkpoint (in the cache folder) at
 the step (SIGTERM) or epoch (kill) where it stopped. Each seed's weights are written beside the results
-(`fast_teacher_cifar10_seed<S>.safetensors`, about 8 MB) with their fingerprint in `weights`: commit them, so that the
+(`fast_teacher_cifar10_seed<S>.safetensors`, about 8 MB), their file and fingerprint in the `weights` column and the machine that
+trained them in `machine` (one value per seed, like `acc`, as in the students' files): commit them, so that the
 patience curve's arms can go on from them on another machine. `bench/teacher_speed.py` adds the side-by-side timing to the
 same file. A quick check of the whole path: `--subset 2048 --test-subset 500 --epochs 1 --out /tmp/f.json`.
 
@@ -28,7 +29,7 @@ import safetensors.torch
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from seeded_runs import RESULTS, SHARED_DATA, compare_epochs, data_dir_from, fail, load_results, resolved, save_results, session_machine, start_session
+from seeded_runs import RESULTS, SHARED_DATA, add_row, compare_epochs, data_dir_from, fail, load_results, resolved, save_results, session_machine, start_session
 from kd_nb.core import get_device
 from kd_nb.data import dataset_info, load_arrays, get_loaders
 from kd_nb.models import count_params
@@ -59,6 +60,12 @@ def parse_args(argv=None):
     a.out, a.seed_list = Path(a.out) if a.out else OUT, list(range(a.first_seed, a.first_seed + a.seeds))
     return a
 
+OPTIONAL = ('weights', 'machine')   # columns that seeds run before 2026-12-07 lack (None where they do)
+
+def column(res:dict, k:str) -> list:
+    "The column `k` of `res`, one value per seed; None for each seed when the file has no such column."
+    return res.get(k) or [None] * len(res.get('seeds', []))
+
 SKIP = ('seconds', 'lr')   # not compared: the time, and the learning rate (logged for another parameter group before 2026-12-07)
 
 def adopt(out:Path, rerun:Path):
@@ -70,27 +77,27 @@ def adopt(out:Path, rerun:Path):
     recs, copies = [], []
     for seed in new.get('seeds', []):   # every seed checked before anything is written
         if seed not in res.get('seeds', []): print(f"seed {seed}: not in {out.name}, nothing to compare"); continue
-        here = new.get('machine', {}).get(str(seed))
+        i, j = res['seeds'].index(seed), new['seeds'].index(seed)
+        here = column(new, 'machine')[j]
         if not here: fail(f"seed {seed} of {rerun} was not trained by that run (it came from a teacher cache, or the file predates `machine`): "
                           "re-run it with --cache-dir set to an empty folder")
-        i, j = res['seeds'].index(seed), new['seeds'].index(seed)
         if not (res['history'][i] and new['history'][j]): fail(f"seed {seed} has no per-epoch history in {out if not res['history'][i] else rerun}: nothing to compare")
         same, rows = compare_epochs(res['history'][i], new['history'][j], SKIP)
         rows += [{k: [res[k][i], new[k][j]]} for k in ('acc', 'acc_tta', 'teacher_keys')]
-        w, old_w = new.get('weights', {}).get(str(seed)), res.get('weights', {}).get(str(seed))
+        w, old_w = column(new, 'weights')[j], column(res, 'weights')[i]
         if w and weights_fingerprint(load_teacher(rerun.with_name(w['file']), 'airbench94', dataset_info('cifar10'))) != w['fingerprint']:   # the file as it is
             fail(f"{rerun.with_name(w['file'])} does not hold the weights {rerun} names ({w['fingerprint']})")
         same = (same and len(res['history'][i]) == len(new['history'][j]) and all(u == v for r in rows[-3:] for u, v in r.values())
                 and not (w and old_w and w['fingerprint'] != old_w['fingerprint']))
-        original = res.get('machine', {}).get(str(seed)) or (session_machine(res, None) if len(res.get('sessions', [])) <= 1 else 'not recorded')
+        original = column(res, 'machine')[i] or 'not recorded'
         recs.append(dict(arm='teacher', seed=seed, epochs=len(rows) - 3, original=original, here=here, identical=same, compared=rows,
                          weights=w and w['fingerprint'], rerun=dict(argv=new['sessions'][-1]['argv'], seconds=new['seconds'][j]),
                          date=time.strftime('%Y-%m-%d %H:%M'), command=' '.join(['python', *sys.argv])))
-        if same and w and not old_w: copies.append((seed, w))   # weights the seed already has are never replaced
+        if same and w and not old_w: copies.append((i, seed, w))   # weights the seed already has are never replaced
         print(f"seed {seed}: {'identical' if same else 'DIFFERENT'} on {here} and {original}" + (f"; its weights {w['fingerprint']} adopted" if same and w and not old_w else ''))
-    for seed, w in copies:
+    for i, seed, w in copies:
         dst = out.with_name(f"{out.stem}_seed{seed}.safetensors"); shutil.copyfile(rerun.with_name(w['file']), dst)
-        res.setdefault('weights', {})[str(seed)] = dict(file=dst.name, fingerprint=w['fingerprint'], from_rerun=True)
+        res['weights'] = column(res, 'weights'); res['weights'][i] = dict(file=dst.name, fingerprint=w['fingerprint'], from_rerun=True)
     res.setdefault('reproductions', []).extend(recs); save_results(out, res)
 
 def main(argv=None):
@@ -110,15 +117,12 @@ def main(argv=None):
             try: t, rec = get_teacher(data, cfg, cache, device=device, quiet=not a.verbose, checkpoint=ck, resume=True, precision=prec)
             except TrainingStopped as e: print(e); sys.exit(e.exit_status)
         acc, acc_tta = evaluate(t, test_dl, precision=prec)['acc'], evaluate(t, test_dl, precision=prec, tta=2)['acc']
-        rows = sorted(zip(res.get('seeds', []) + [seed], res.get('acc', []) + [acc], res.get('acc_tta', []) + [acc_tta],
-                          res.get('seconds', []) + [rec['seconds']], res.get('teacher_keys', []) + [rec['key']], res.get('history', []) + [rec['history']]))
-        for i, k in enumerate(('seeds', 'acc', 'acc_tta', 'seconds', 'teacher_keys', 'history')): res[k] = [r[i] for r in rows]
-        res['params'] = count_params(t)
         w = a.out.with_name(f"{a.out.stem}_seed{seed}.safetensors")   # committed with the results: a new machine reuses it instead of retraining
         w.parent.mkdir(parents=True, exist_ok=True); safetensors.torch.save_file(t.state_dict(), str(w))   # (retrained on other CPU kernels, it has other weights)
-        res.setdefault('weights', {})[str(seed)] = dict(file=w.name, fingerprint=weights_fingerprint(t))
-        res.setdefault('machine', {})[str(seed)] = None if rec['reused'] else session_machine(res)   # where it trained (None: read from the cache), what a re-run is compared with
-        save_results(a.out, res)
+        add_row(res, dict(seeds=seed, acc=acc, acc_tta=acc_tta, seconds=rec['seconds'], teacher_keys=rec['key'], history=rec['history'],
+                          weights=dict(file=w.name, fingerprint=weights_fingerprint(t)),
+                          machine=None if rec['reused'] else session_machine(res)), OPTIONAL)   # where it trained (None: read from the cache), what a re-run is compared with
+        res['params'] = count_params(t); save_results(a.out, res)
         print(f"seed {seed}: acc {acc:.2f}%, with TTA {acc_tta:.2f}%, trained in {rec['seconds']:.0f} s ({'cache' if rec['reused'] else 'trained here'})", flush=True)
         if ck.exists(): ck.unlink()
 

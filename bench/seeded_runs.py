@@ -155,10 +155,14 @@ def add_run(res:dict, key:str, run, meta:dict|None=None):
                history=run.history, valid_acc=getattr(run, 'valid_acc', None), session=len(res['sessions']) - 1 if res.get('sessions') else None,
                teacher_outputs=getattr(run, 'teacher_outputs', None),   # a distilled student's: what it learnt from (`kd_nb.views.outputs_fingerprint`)
                machine=session_machine(res) if res.get('sessions') else None)
-    cols = [k for k in new if k not in OPTIONAL or k in e or new[k] is not None]   # the optional columns once there
-    rows = list(zip(*(e.get(k, [None] * len(e['seeds'])) for k in cols)))
-    rows.append(tuple(new[k] for k in cols))
-    rows.sort(key=lambda r: r[0])
+    add_row(e, new)
+
+def add_row(e:dict, new:dict, optional=OPTIONAL):
+    """Add one seed's values `new` (a dict of column: value, `seeds` first) to the columns of `e`, keeping them in seed order. A column
+    in `optional` that `e` lacks is added (None for the seeds before) only when `new` has a value for it."""
+    n = len(e.get('seeds', []))
+    cols = [k for k in new if k not in optional or k in e or new[k] is not None]
+    rows = sorted([*zip(*(e.get(k, [None] * n) for k in cols)), tuple(new[k] for k in cols)], key=lambda r: r[0])
     for i, k in enumerate(cols): e[k] = [r[i] for r in rows]
 
 def start_session(res:dict) -> dict:
