@@ -63,8 +63,10 @@ def parse_args(argv=None):
 OPTIONAL = ('weights', 'machine')   # columns that seeds run before 2026-12-07 lack (None where they do)
 
 def column(res:dict, k:str) -> list:
-    "The column `k` of `res`, one value per seed; None for each seed when the file has no such column."
-    return res.get(k) or [None] * len(res.get('seeds', []))
+    """The column `k` of `res`, one value per seed; None for each seed when the file has no such column. A file written before
+    2026-12-08 keeps `weights` and `machine` as dicts keyed by the seed: they are read as columns."""
+    v, seeds = res.get(k), res.get('seeds', [])
+    return [v.get(str(s)) for s in seeds] if isinstance(v, dict) else v or [None] * len(seeds)
 
 SKIP = ('seconds', 'lr')   # not compared: the time, and the learning rate (logged for another parameter group before 2026-12-07)
 
@@ -89,7 +91,7 @@ def adopt(out:Path, rerun:Path):
             fail(f"{rerun.with_name(w['file'])} does not hold the weights {rerun} names ({w['fingerprint']})")
         same = (same and len(res['history'][i]) == len(new['history'][j]) and all(u == v for r in rows[-3:] for u, v in r.values())
                 and not (w and old_w and w['fingerprint'] != old_w['fingerprint']))
-        original = column(res, 'machine')[i] or 'not recorded'
+        original = column(res, 'machine')[i] or (session_machine(res, None) if len(res.get('sessions', [])) <= 1 else 'not recorded')
         recs.append(dict(arm='teacher', seed=seed, epochs=len(rows) - 3, original=original, here=here, identical=same, compared=rows,
                          weights=w and w['fingerprint'], rerun=dict(argv=new['sessions'][-1]['argv'], seconds=new['seconds'][j]),
                          date=time.strftime('%Y-%m-%d %H:%M'), command=' '.join(['python', *sys.argv])))
@@ -119,6 +121,8 @@ def main(argv=None):
         acc, acc_tta = evaluate(t, test_dl, precision=prec)['acc'], evaluate(t, test_dl, precision=prec, tta=2)['acc']
         w = a.out.with_name(f"{a.out.stem}_seed{seed}.safetensors")   # committed with the results: a new machine reuses it instead of retraining
         w.parent.mkdir(parents=True, exist_ok=True); safetensors.torch.save_file(t.state_dict(), str(w))   # (retrained on other CPU kernels, it has other weights)
+        for k in OPTIONAL:
+            if k in res: res[k] = column(res, k)   # an older file's dicts become columns before a row is added
         add_row(res, dict(seeds=seed, acc=acc, acc_tta=acc_tta, seconds=rec['seconds'], teacher_keys=rec['key'], history=rec['history'],
                           weights=dict(file=w.name, fingerprint=weights_fingerprint(t)),
                           machine=None if rec['reused'] else session_machine(res)), OPTIONAL)   # where it trained (None: read from the cache), what a re-run is compared with

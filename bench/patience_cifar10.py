@@ -61,9 +61,9 @@ def committed_fast_name() -> str|None:
     "The teacher cache's name for the committed seed-42 fast teacher (`bench/fast_teacher.py`'s file says its key); None without its weights."
     try: ft = json.loads((RESULTS/'fast_teacher_cifar10.json').read_text())
     except (OSError, ValueError): return None
-    i = ft['seeds'].index(42) if 42 in ft.get('seeds', []) else None
-    if i is None or not (ft.get('weights') or [None] * (i + 1))[i] or not COMMITTED_FAST.is_file(): return None
-    return f"teacher-{ft['teacher_keys'][i]}.pt"
+    w = dict(zip(ft.get('seeds', []), ft.get('weights') if isinstance(ft.get('weights'), list) else []))   # the weights column, by seed
+    if not w.get(42) or not COMMITTED_FAST.is_file(): return None
+    return f"teacher-{ft['teacher_keys'][ft['seeds'].index(42)]}.pt"
 FM = 'kd(temperature={t}, weight=1.0)+ce(weight=0.0)'   # function matching: KL to the teacher's outputs alone
 KD_LABEL = 'kd(temperature=4.0, weight={w})+ce(weight={c})'
 P = RECIPES['patient']

@@ -7,7 +7,9 @@ committed run with its hardware and date. The command is the README's own line (
 from the repository root as `.ci/run` runs it: `KD_NB_DATA` a fresh folder with CIFAR-10 linked into it (from --data-dir, else
 ../shared/data/cifar10; synthetic images when there is none) and `KD_NB_CACHE` a fresh, empty teacher cache. A background job
 (a long benchmark) would slow the tests and make the time meaningless: `--pause PGID` stops its process group with SIGSTOP for
-the run and resumes it with SIGCONT afterwards (also when the tests fail or are interrupted), and the record says what was paused.
+the run and resumes it with SIGCONT afterwards (also when the tests fail, or this script is stopped by Ctrl-C, SIGTERM or SIGHUP;
+after a `kill -9` of it, resume the job by hand: `kill -CONT -PGID`), and the record says what was paused; the paused job's own
+clock runs on meanwhile, so its timings include the pause.
 A failed run is recorded too (`passed: false`), and the script exits with the tests' status.
 """
 from __future__ import annotations
@@ -44,6 +46,7 @@ def parse_args(argv=None):
     if a.pause is not None:
         try: os.killpg(a.pause, 0)
         except ProcessLookupError: p.error(f"no process group {a.pause} to pause")
+        if a.pause == os.getpgrp(): p.error(f"process group {a.pause} is this script's own: give the background job's")
     src = Path(a.data_dir) if a.data_dir else SHARED
     if a.data_dir and not (src/'cifar10.npz').is_file(): p.error(f"{src} has no cifar10.npz")
     a.cifar10 = src/'cifar10.npz' if (src/'cifar10.npz').is_file() else None
@@ -54,13 +57,16 @@ def run_tests(cmd:str, cifar10:Path|None, pause:int|None) -> tuple:
     data, cache = tempfile.mkdtemp(prefix='kd_nb_data_'), tempfile.mkdtemp(prefix='kd_nb_cache_')
     if cifar10: os.symlink(cifar10.resolve(), Path(data)/'cifar10.npz')
     env = {**os.environ, 'KD_NB_DATA': data, 'KD_NB_CACHE': cache}
+    for s in (signal.SIGTERM, signal.SIGHUP): signal.signal(s, lambda n, f: sys.exit(128 + n))   # unwind, so that `finally` resumes the job
     if pause is not None: os.killpg(pause, signal.SIGSTOP)
     try:
         start = time.perf_counter()
         rc = subprocess.run(['bash', '-c', cmd], cwd=ROOT, env=env).returncode
         return rc, time.perf_counter() - start
     finally:
-        if pause is not None: os.killpg(pause, signal.SIGCONT)
+        if pause is not None:
+            try: os.killpg(pause, signal.SIGCONT)
+            except ProcessLookupError: print(f"the paused process group {pause} has ended meanwhile")
 
 def main(argv=None):
     a = parse_args(argv); cmd = test_command(); out = Path(a.out)
@@ -69,7 +75,7 @@ def main(argv=None):
     date = time.strftime('%Y-%m-%d %H:%M'); rc, seconds = run_tests(cmd, a.cifar10, a.pause)
     hw = hardware_info()
     res['runs'].append(dict(date=date, seconds=round(seconds, 1), notebooks=notebooks(), passed=rc == 0, command=cmd,
-                            machine=machine_of(hw, resolve_precision('auto', 'cpu')), hardware=hw, data='CIFAR-10' if a.cifar10 else 'synthetic',
+                            machine=machine_of(hw, resolve_precision('auto')), hardware=hw, data='CIFAR-10' if a.cifar10 else 'synthetic',
                             cache='fresh', paused=a.paused))
     atomic_write(out, lambda t: t.write_text(json.dumps(res, indent=1)), 'the suite times')
     print(f"{'passed' if rc == 0 else 'FAILED'}: {notebooks()} notebooks in {seconds:.0f} s on {res['runs'][-1]['machine']}; recorded in {out}")
