@@ -44,6 +44,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from seeded_runs import RESULTS, SHARED_DATA, data_dir_from, fail, has_run, load_results, resolved, run_plan, save_results, start_session, student_builder
+from fast_teacher import column
 from kd_nb.core import get_device
 from kd_nb.data import load_arrays, get_loaders, holdout
 from kd_nb.models import count_params
@@ -61,7 +62,7 @@ def committed_fast_name() -> str|None:
     "The teacher cache's name for the committed seed-42 fast teacher (`bench/fast_teacher.py`'s file says its key); None without its weights."
     try: ft = json.loads((RESULTS/'fast_teacher_cifar10.json').read_text())
     except (OSError, ValueError): return None
-    w = dict(zip(ft.get('seeds', []), ft.get('weights') if isinstance(ft.get('weights'), list) else []))   # the weights column, by seed
+    w = dict(zip(ft.get('seeds', []), column(ft, 'weights')))   # the weights column, by seed (`fast_teacher.column` reads older files too)
     if not w.get(42) or not COMMITTED_FAST.is_file(): return None
     return f"teacher-{ft['teacher_keys'][ft['seeds'].index(42)]}.pt"
 FM = 'kd(temperature={t}, weight=1.0)+ce(weight=0.0)'   # function matching: KL to the teacher's outputs alone
