@@ -62,7 +62,7 @@ def committed_fast_name() -> str|None:
     "The teacher cache's name for the committed seed-42 fast teacher (`bench/fast_teacher.py`'s file says its key); None without its weights."
     try: ft = json.loads((RESULTS/'fast_teacher_cifar10.json').read_text())
     except (OSError, ValueError): return None
-    w = dict(zip(ft.get('seeds', []), column(ft, 'weights')))   # the weights column, by seed (`fast_teacher.column` reads older files too)
+    w = dict(zip(ft.get('seeds', []), column(ft, 'weights')))   # the weights column, by seed (None for a seed without kept weights)
     if not w.get(42) or not COMMITTED_FAST.is_file(): return None
     return f"teacher-{ft['teacher_keys'][ft['seeds'].index(42)]}.pt"
 FM = 'kd(temperature={t}, weight=1.0)+ce(weight=0.0)'   # function matching: KL to the teacher's outputs alone
@@ -268,6 +268,9 @@ def main(argv=None):
     check_meta(res, cands)
     pick = chosen(res, cands, a.seed_list[0]); arms = {**cands, **main_arms(a, cands, pick)}
     if a.plan: show_plan(a, res, arms, pick); return res
+    asked = [*plan_of(a, cands), *plan_of(a, arms)]
+    if all(has_run(res, n, seed) for n, seed, _, _ in asked):   # the file records no session of a run that trains nothing
+        print(f"all {len(asked)} runs asked for are in {a.out} already: nothing to do"); return res
     start_session(res); res['description'] = __doc__.split('\n\n')[0]; b.expected = res.get('teachers', {})
     try:
         check_teachers(b, res, plan_of(a, cands)); run_plan(b, res, a.out, plan_of(a, cands))   # the choices first: the other arms use them

@@ -3,8 +3,9 @@
     python tools/suite_time.py [--data-dir DIR] [--pause PGID --paused WHAT]
 
 The README's sentence on how long the tests take is made from this file (nbs/index.ipynb), so that the number comes from a
-committed run with its hardware and date. The command is the README's own line (`. .venv/bin/activate && nbdev_test`), run
-from the repository root as `.ci/run` runs it: `KD_NB_DATA` a fresh folder with CIFAR-10 linked into it (from --data-dir, else
+committed run with its hardware and date. `.ci/run` runs the tests through it too (its record to a scratch file), so that CI
+and the recorded times run them one way. The command is the README's own line (`. .venv/bin/activate && nbdev_test`), run
+from the repository root with `KD_NB_DATA` a fresh folder with CIFAR-10 linked into it (from --data-dir, else
 ../shared/data/cifar10; synthetic images when there is none) and `KD_NB_CACHE` a fresh, empty teacher cache. A background job
 (a long benchmark) would slow the tests and make the time meaningless: `--pause PGID` stops its process group with SIGSTOP for
 the run and resumes it with SIGCONT afterwards (also when the tests fail, or this script is stopped by Ctrl-C, SIGTERM or SIGHUP;
