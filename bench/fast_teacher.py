@@ -63,10 +63,8 @@ def parse_args(argv=None):
 OPTIONAL = ('weights', 'machine')   # columns that seeds run before 2026-12-07 lack (None where they do)
 
 def column(res:dict, k:str) -> list:
-    """The column `k` of `res`, one value per seed; None for each seed when the file has no such column. A file written before
-    2026-12-08 keeps `weights` and `machine` as dicts keyed by the seed: they are read as columns."""
-    v, seeds = res.get(k), res.get('seeds', [])
-    return [v.get(str(s)) for s in seeds] if isinstance(v, dict) else v or [None] * len(seeds)
+    "The column `k` of `res`, one value per seed; None for each seed when the file has no such column (seeds run before it existed)."
+    return res.get(k) or [None] * len(res.get('seeds', []))
 
 SKIP = ('seconds', 'lr')   # not compared: the time, and the learning rate (logged for another parameter group before 2026-12-07)
 
@@ -121,8 +119,6 @@ def main(argv=None):
         acc, acc_tta = evaluate(t, test_dl, precision=prec)['acc'], evaluate(t, test_dl, precision=prec, tta=2)['acc']
         w = a.out.with_name(f"{a.out.stem}_seed{seed}.safetensors")   # committed with the results: a new machine reuses it instead of retraining
         w.parent.mkdir(parents=True, exist_ok=True); safetensors.torch.save_file(t.state_dict(), str(w))   # (retrained on other CPU kernels, it has other weights)
-        for k in OPTIONAL:
-            if k in res: res[k] = column(res, k)   # an older file's dicts become columns before a row is added
         add_row(res, dict(seeds=seed, acc=acc, acc_tta=acc_tta, seconds=rec['seconds'], teacher_keys=rec['key'], history=rec['history'],
                           weights=dict(file=w.name, fingerprint=weights_fingerprint(t)),
                           machine=None if rec['reused'] else session_machine(res)), OPTIONAL)   # where it trained (None: read from the cache), what a re-run is compared with
